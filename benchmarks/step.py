@@ -1,0 +1,136 @@
+"""Images/s and peak memory of one training step (Algorithm 1), per variant.
+
+    python benchmarks/step.py                       # 32x32x1 and 64x64x3, paper widths, CPU
+    python benchmarks/step.py --device cuda --batch-size 64 --repeats 5
+    python benchmarks/step.py --markdown            # a table to paste into docs/PERFORMANCE.md
+
+Each (variant, shape) runs in its own process so that peak memory is its own: on CUDA the
+allocator's peak, on CPU the growth of the process's peak RSS over the timed steps.
+Gating is off so that every step does the full work of every network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+from vaegan.config import LossConfig, ModelConfig, OptimConfig
+from vaegan.models import VAEGAN
+from vaegan.step import train_step
+from vaegan.train import make_optimizers, resolve_device
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Runs in the child process: time `repeats` blocks of `steps` steps after a warm-up."""
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        variant=args.variant, image_size=args.image_size, channels=args.channels, width=args.width
+    )
+    model = VAEGAN(cfg).to(device)
+    optimizers = make_optimizers(model, OptimConfig())
+    x = torch.rand(args.batch_size, args.channels, args.image_size, args.image_size) * 2 - 1
+    x = x.to(device)
+    loss_cfg = LossConfig(margin=None)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(args.warmup):
+        train_step(model, optimizers, x, loss_cfg)
+    sync()
+    rss_before = rss_mib()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    rates = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            train_step(model, optimizers, x, loss_cfg)
+        sync()
+        rates.append(args.steps * args.batch_size / (time.perf_counter() - start))
+    if device.type == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:  # ru_maxrss is in KiB on Linux
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss_before
+    return {
+        "variant": args.variant,
+        "shape": f"{args.image_size}x{args.image_size}x{args.channels}",
+        "width": args.width,
+        "batch": args.batch_size,
+        "min": min(rates),
+        "median": statistics.median(rates),
+        "max": max(rates),
+        "peak_mib": peak,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--variants", default="vaegan,vae,gan,vae_disl")
+    p.add_argument("--shapes", default="32x1,64x3", help="SIZExCHANNELS, comma separated")
+    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=3, help="steps per timed repeat")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--markdown", action="store_true")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--variant", help=argparse.SUPPRESS)
+    p.add_argument("--image-size", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--channels", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(measure(args)))
+        return
+
+    rows = []
+    for shape in args.shapes.split(","):
+        size, channels = shape.split("x")
+        for variant in args.variants.split(","):
+            cmd = [sys.executable, __file__, "--child", "--variant", variant,
+                   "--image-size", size, "--channels", channels, "--width", str(args.width),
+                   "--batch-size", str(args.batch_size), "--steps", str(args.steps),
+                   "--repeats", str(args.repeats), "--warmup", str(args.warmup),
+                   "--device", args.device]  # fmt: skip
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            rows.append(json.loads(out.strip().splitlines()[-1]))
+            r = rows[-1]
+            print(
+                f"{r['variant']:9s} {r['shape']:8s} batch {r['batch']}: "
+                f"{r['median']:8.1f} img/s (min {r['min']:.1f}, max {r['max']:.1f}), "
+                f"peak {r['peak_mib']:.0f} MiB",
+                file=sys.stderr,
+            )
+    if args.markdown:
+        print(f"\nMachine: {platform.processor() or platform.machine()}, "
+              f"torch {torch.__version__}, device {rows[0]['device']}, "
+              f"{rows[0]['threads']} threads\n")  # fmt: skip
+        print("| variant | image | width | batch | images/s median (min-max) | peak MiB |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            print(
+                f"| {r['variant']} | {r['shape']} | {r['width']} | {r['batch']} | "
+                f"{r['median']:.1f} ({r['min']:.1f}-{r['max']:.1f}) | {r['peak_mib']:.0f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Checkpoints as safetensors + JSON, written atomically; nothing is ever unpickled.
+
+A run directory holds `config.json` and `checkpoint/` with:
+    model.safetensors    weights and BN buffers, keys prefixed enc./dec./dis.
+    config.json          the resolved run config (the model is rebuilt from it)
+    trainer.safetensors  optimizer state tensors
+    trainer.json         step, optimizer hyper-parameters
+The checkpoint folder is written beside the old one and swapped in by renames, so a crash at any
+moment leaves one complete checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from vaegan.config import RunConfig
+from vaegan.errors import CheckpointError, ConfigError
+from vaegan.models import VAEGAN
+
+CHECKPOINT_DIR = "checkpoint"
+FORMAT_VERSION = 1
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temporary file in the same folder, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def find_checkpoint(path: Path) -> Path:
+    """The checkpoint folder of a run folder, or `path` itself if it is one."""
+    path = Path(path)
+    for candidate in (path / CHECKPOINT_DIR, path, path / f"{CHECKPOINT_DIR}.old"):
+        if (candidate / "model.safetensors").is_file():
+            return candidate
+    if not path.exists():
+        raise CheckpointError(f"{path}: run directory not found")
+    raise CheckpointError(
+        f"{path}: no checkpoint found (expected {path / CHECKPOINT_DIR / 'model.safetensors'})"
+    )
+
+
+def save_checkpoint(
+    run_dir: Path,
+    model: VAEGAN,
+    optimizers: dict[str, torch.optim.Optimizer],
+    config: RunConfig,
+    step: int,
+) -> Path:
+    run_dir = Path(run_dir)
+    final = run_dir / CHECKPOINT_DIR
+    old = run_dir / f"{CHECKPOINT_DIR}.old"
+    tmp = Path(tempfile.mkdtemp(dir=run_dir, prefix=f".{CHECKPOINT_DIR}."))
+    try:
+        state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, tmp / "model.safetensors", metadata={"step": str(step)})
+        config.save(tmp / "config.json")
+        tensors, groups = {}, {}
+        for name, opt in optimizers.items():
+            t, groups[name] = _flatten_optimizer(name, opt)
+            tensors |= t
+        save_file(tensors, tmp / "trainer.safetensors")
+        trainer = {"format": FORMAT_VERSION, "step": step, "optimizers": groups}
+        atomic_write_text(tmp / "trainer.json", json.dumps(trainer, indent=2) + "\n")
+        # Swap: checkpoint -> checkpoint.old, tmp -> checkpoint, drop old. find_checkpoint
+        # falls back to checkpoint.old if we die between the two renames.
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[VAEGAN, RunConfig]:
+    """Rebuild the model from a checkpoint's config and load its weights (eval mode)."""
+    ckpt = find_checkpoint(path)
+    try:
+        config = RunConfig.load(ckpt / "config.json")
+    except ConfigError as err:
+        raise CheckpointError(str(err)) from None
+    model = VAEGAN(config.model)
+    load_weights(model, ckpt / "model.safetensors")
+    return model.to(device).eval(), config
+
+
+def load_weights(module: nn.Module, file: Path) -> None:
+    """Load a safetensors state dict, checking every key and shape first."""
+    tensors = _read_safetensors(file)
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{file}: does not match its config: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    for key, value in expected.items():
+        if tensors[key].shape != value.shape:
+            raise CheckpointError(
+                f"{file}: tensor '{key}' has shape {tuple(tensors[key].shape)} but the config "
+                f"builds {tuple(value.shape)}"
+            )
+    module.load_state_dict(tensors)
+
+
+def load_trainer_state(ckpt: Path, optimizers: dict[str, torch.optim.Optimizer]) -> int:
+    """Restore optimizer states in place; return the step the checkpoint was taken after."""
+    try:
+        trainer = json.loads((ckpt / "trainer.json").read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{ckpt / 'trainer.json'}: cannot read ({err})") from None
+    tensors = _read_safetensors(ckpt / "trainer.safetensors")
+    for name, opt in optimizers.items():
+        if name not in trainer["optimizers"]:
+            raise CheckpointError(f"{ckpt / 'trainer.json'}: no optimizer state for '{name}'")
+        state: dict[int, dict[str, Any]] = {}
+        for key, value in tensors.items():
+            net, index, field = key.split(".", 2)
+            if net == name:
+                state.setdefault(int(index), {})[field] = value
+        opt.load_state_dict({"state": state, "param_groups": trainer["optimizers"][name]})
+    return int(trainer["step"])
+
+
+def _flatten_optimizer(name: str, opt: torch.optim.Optimizer) -> tuple[dict, list]:
+    """Optimizer state as flat tensors `name.index.field`, and its param groups for JSON."""
+    sd = opt.state_dict()
+    tensors = {}
+    for index, fields in sd["state"].items():
+        for field, value in fields.items():
+            value = value if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"{name}.{index}.{field}"] = value.detach().contiguous()
+    return tensors, sd["param_groups"]
+
+
+def _read_safetensors(file: Path) -> dict[str, torch.Tensor]:
+    if not file.is_file():
+        raise CheckpointError(f"{file}: file not found")
+    try:
+        return load_file(file)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{file}: not a readable safetensors file ({err})") from None

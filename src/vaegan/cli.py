@@ -1,0 +1,178 @@
+"""`vaegan` command line: each subcommand is a thin function over the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaegan.checkpoint import load_model
+from vaegan.config import VARIANTS, DataConfig, ModelConfig, RunConfig, override
+from vaegan.data import DATASETS, load_dataset
+from vaegan.errors import VaeganError
+from vaegan.images import interleave_rows, save_images, to_model, to_uint8
+from vaegan.latent import interpolate
+from vaegan.train import resolve_device, train
+
+# Flags of `train` that set one config field each: flag -> (section, field).
+TRAIN_FLAGS = {
+    "model": ("model", "variant"),
+    "width": ("model", "width"),
+    "z_dim": ("model", "z_dim"),
+    "image_size": ("model", "image_size"),
+    "data": ("data", "name"),
+    "data_dir": ("data", "data_dir"),
+    "steps": ("train", "steps"),
+    "batch_size": ("train", "batch_size"),
+    "seed": ("train", "seed"),
+    "device": ("train", "device"),
+    "lr": ("optim", "lr"),
+    "gamma": ("loss", "gamma"),
+}
+
+
+def build_config(args: argparse.Namespace) -> RunConfig:
+    """Defaults, then the --config file, then the flags given on the command line."""
+    cfg = RunConfig.load(args.config) if args.config else default_config(args.data)
+    given = {flag: getattr(args, flag) for flag in TRAIN_FLAGS if getattr(args, flag) is not None}
+    if args.resume:
+        cfg = RunConfig.load(Path(args.out) / "config.json")
+        changed = sorted(set(given) - {"steps", "device"})
+        if changed:
+            raise VaeganError(
+                f"--resume continues {args.out} with its own config; drop --{changed[0]}"
+            )
+    for section in ("model", "loss", "optim", "data", "train"):
+        fields = {
+            f: given[flag] for flag, (s, f) in TRAIN_FLAGS.items() if s == section and flag in given
+        }
+        if fields:
+            cfg = override(cfg, **{section: override(getattr(cfg, section), **fields)})
+    return cfg
+
+
+def default_config(data: str | None) -> RunConfig:
+    """Paper defaults, with the image shape of the chosen data set (Fashion-MNIST: 32x32x1)."""
+    name = data or DataConfig().name
+    shape = {"fashion-mnist": (32, 1), "mnist": (32, 1)}.get(name, (64, 3))
+    return RunConfig(
+        model=ModelConfig(image_size=shape[0], channels=shape[1]), data=DataConfig(name=name)
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    cfg = build_config(args)
+    ckpt = train(cfg, Path(args.out), resume=args.resume, progress=not args.quiet)
+    samples = sorted((Path(args.out) / "samples").glob("*.png"))
+    print(f"checkpoint: {ckpt}")
+    print(f"metrics:    {Path(args.out) / 'metrics.jsonl'}")
+    for path in samples[-2:]:
+        print(f"picture:    {path}")
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    model, _ = load_model(args.run, resolve_device(args.device))
+    g = torch.Generator(device=model.device).manual_seed(args.seed)
+    images = to_uint8(model.sample(args.n, generator=g))
+    print(save_images(images, args.out))
+
+
+def held_out_images(args: argparse.Namespace, cfg: RunConfig) -> np.ndarray:
+    data = load_dataset(args.data or cfg.data.name, args.data_dir or cfg.data.data_dir, args.split)
+    if args.n > len(data):
+        raise VaeganError(f"--n {args.n} exceeds the {len(data)} images of split '{args.split}'")
+    return data.images[: args.n]
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> None:
+    model, cfg = load_model(args.run, resolve_device(args.device))
+    originals = held_out_images(args, cfg)
+    recon = to_uint8(model.reconstruct(to_model(torch.from_numpy(originals))))
+    if Path(args.out).suffix == ".npy":
+        print(save_images(recon, args.out))
+    else:
+        ncol = min(8, args.n)
+        print(save_images(interleave_rows(originals, recon, ncol), args.out, ncol))
+
+
+def cmd_interpolate(args: argparse.Namespace) -> None:
+    model, cfg = load_model(args.run, resolve_device(args.device))
+    args.n = 2 * args.pairs
+    ends = to_model(torch.from_numpy(held_out_images(args, cfg)))
+    z = model.encode(ends)
+    rows = [interpolate(z[2 * i], z[2 * i + 1], args.steps, args.mode) for i in range(args.pairs)]
+    images = to_uint8(model.decode(torch.cat(rows)))
+    print(save_images(images, args.out, ncol=args.steps))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vaegan", description="VAE/GAN (Larsen et al. 2016): train, sample, reconstruct."
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model into a run directory")
+    t.add_argument("--out", required=True, help="run directory")
+    t.add_argument("--config", type=Path, help="JSON run config (see configs/)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument("--model", choices=VARIANTS)
+    t.add_argument("--data", choices=sorted(DATASETS))
+    t.add_argument("--data-dir")
+    t.add_argument("--steps", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--width", type=float, help="channel multiplier (1 = the paper's networks)")
+    t.add_argument("--z-dim", type=int)
+    t.add_argument("--image-size", type=int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--gamma", type=float, help="weight of L_llike in Dec's loss")
+    t.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    def run_command(name: str, help: str, func) -> argparse.ArgumentParser:  # noqa: A002
+        c = sub.add_parser(name, help=help)
+        c.add_argument("run", type=Path, help="run directory (or its checkpoint folder)")
+        c.add_argument("--out", required=True, help=".png for a grid, .npy for uint8 (N,H,W,C)")
+        c.add_argument("--device", default="auto")
+        c.add_argument("--seed", type=int, default=0)
+        c.set_defaults(func=func)
+        return c
+
+    s = run_command("sample", "decode draws of z ~ N(0, I)", cmd_sample)
+    s.add_argument("--n", type=int, default=64)
+    for name, helptext, func in (
+        ("reconstruct", "encode and decode held-out images (z = mu)", cmd_reconstruct),
+        ("interpolate", "decode latent paths between pairs of images", cmd_interpolate),
+    ):
+        c = run_command(name, helptext, func)
+        c.add_argument("--data", choices=sorted(DATASETS), help="default: the run's data set")
+        c.add_argument("--data-dir")
+        c.add_argument("--split", default="test")
+        if name == "reconstruct":
+            c.add_argument("--n", type=int, default=32)
+        else:
+            c.add_argument("--pairs", type=int, default=8)
+            c.add_argument("--steps", type=int, default=10, help="images per path, ends included")
+            c.add_argument("--mode", choices=("linear", "spherical"), default="spherical")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except VaeganError as err:
+        print(f"vaegan: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as err:
+        print(f"\nvaegan: {err or 'interrupted'}", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""Run configuration: frozen dataclasses, composed, with a strict JSON round trip.
+
+Defaults follow the authors' code (PAPER.md §7); every deviation is marked where it is used.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from vaegan.errors import ConfigError
+
+Variant = Literal["vaegan", "vae", "gan", "vae_disl"]
+VARIANTS: tuple[str, ...] = typing.get_args(Variant)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Networks of PAPER.md §1; channel counts and stage count follow from `image_size`."""
+
+    variant: Variant = "vaegan"
+    image_size: int = 64
+    channels: int = 3
+    z_dim: int = 128
+    width: float = 1.0  # multiplies every channel and hidden-unit count
+    # Index into Dis's convolutions of the feature layer Dis_l (its output before BN/ReLU).
+    # -1 = the last conv, which is the 4th at 32 and 64 px: the code's recon_depth=9 (trap 7).
+    feature_conv: int = -1
+
+    def __post_init__(self) -> None:
+        if self.image_size < 16 or self.image_size & (self.image_size - 1):
+            raise ConfigError(
+                f"model.image_size must be a power of two >= 16, got {self.image_size}"
+            )
+        if self.channels not in (1, 3):
+            raise ConfigError(f"model.channels must be 1 or 3, got {self.channels}")
+        if self.z_dim < 1 or self.width <= 0:
+            raise ConfigError("model.z_dim and model.width must be positive")
+        n_convs = self.n_stages + 1
+        if not -n_convs <= self.feature_conv < n_convs:
+            raise ConfigError(
+                f"model.feature_conv={self.feature_conv} is out of range: Dis has {n_convs} convs"
+            )
+
+    @property
+    def has_encoder(self) -> bool:
+        return self.variant != "gan"
+
+    @property
+    def has_discriminator(self) -> bool:
+        return self.variant != "vae"
+
+    @property
+    def base_size(self) -> int:
+        """Side of the smallest feature map: 4 up to 32 px (code's img32x32), 8 above (img64x64)."""
+        return 4 if self.image_size <= 32 else 8
+
+    @property
+    def n_stages(self) -> int:
+        """Number of stride-2 stages between the image and the base feature map."""
+        return int(math.log2(self.image_size // self.base_size))
+
+    def _scaled(self, counts: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(max(1, round(c * self.width)) for c in counts)
+
+    def _schedule(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """Unscaled (enc, dec, dis) channels per stride-2 stage, from the code's architectures."""
+        if self.image_size == 32:
+            return (64, 128, 256), (192, 128, 32), (128, 192, 256)  # img32x32
+        enc = tuple(min(64 << i, 256) for i in range(self.n_stages))  # 64-128-256 at 64 px
+        dec = (*reversed(enc[1:]), 32)  # 256-128-32 at 64 px
+        dis = tuple(min(128 << i, 256) for i in range(self.n_stages))  # 128-256-256 at 64 px
+        return enc, dec, dis
+
+    @property
+    def enc_channels(self) -> tuple[int, ...]:
+        return self._scaled(self._schedule()[0])
+
+    @property
+    def dec_channels(self) -> tuple[int, ...]:
+        return self._scaled(self._schedule()[1])
+
+    @property
+    def dis_channels(self) -> tuple[int, ...]:
+        """Channels of Dis's stride-2 convs (after its first stride-1 conv of 32)."""
+        return self._scaled(self._schedule()[2])
+
+    @property
+    def dis_first_channels(self) -> int:
+        return self._scaled((32,))[0]
+
+    @property
+    def enc_hidden(self) -> int:
+        return self._scaled((1024,))[0]  # code: 1024 (paper table: 2048)
+
+    @property
+    def dis_hidden(self) -> int:
+        return self._scaled((512,))[0]
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights and forms of the losses of PAPER.md §2-3."""
+
+    # Dec minimises gamma * L_llike + adversarial term; code: w/(1-w) with w = 1e-5 (trap 8).
+    gamma: float = 1e-5
+    # Share of Dis's BCE gradient on real images; the generated ones share the rest (trap 11).
+    real_weight: float = 0.66
+    # "saturating" (code: Dec minimises log(1 - D(G))) or "non_saturating" (-log D(G), a deviation).
+    generator_loss: Literal["saturating", "non_saturating"] = "saturating"
+    # Equilibrium gating of Dis/Dec updates (trap 10); margin None turns it off.
+    equilibrium: float = 0.68
+    margin: float | None = 0.35
+    # Std of the pixel-wise Gaussian likelihood of the plain VAE (images in [-1, 1]).
+    pixel_sigma: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.real_weight < 1.0:
+            raise ConfigError(f"loss.real_weight must lie in (0, 1), got {self.real_weight}")
+        if self.gamma < 0 or self.pixel_sigma <= 0:
+            raise ConfigError("loss.gamma must be >= 0 and loss.pixel_sigma > 0")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Code: RMSProp, lr 0.02/64 with losses summed per sample, weight decay 1e-5 on weights."""
+
+    optimizer: Literal["rmsprop", "adam"] = "rmsprop"
+    lr: float = 3e-4
+    weight_decay: float = 1e-5
+    rmsprop_alpha: float = 0.9  # deeppy's RMSProp decay (UNVERIFIED in PAPER.md)
+    adam_betas: tuple[float, float] = (0.5, 0.999)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "fashion-mnist"
+    data_dir: str | None = None  # None: the data set's default directory
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 10_000
+    batch_size: int = 64
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    grid_size: int = 64  # images in the sample and reconstruction grids
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> RunConfig:
+        return _build(cls, raw, source, prefix="")
+
+    def save(self, path: Path) -> None:
+        from vaegan.checkpoint import atomic_write_text  # late: checkpoint imports config
+
+        atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> RunConfig:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            raw = json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path}: not valid JSON ({err})") from None
+        return cls.from_dict(raw, source=str(path))
+
+
+def override(config: Any, **changes: Any) -> Any:
+    """`dataclasses.replace` that ignores `None` values (unset CLI flags)."""
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _build(cls: type, raw: Any, source: str, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        where = prefix.rstrip(".") or "config"
+        raise ConfigError(f"{source}: '{where}' must be an object, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key '{prefix}{unknown[0]}' (known: {', '.join(sorted(known))})"
+        )
+    values = {}
+    for name, value in raw.items():
+        values[name] = _coerce(hints[name], value, source, f"{prefix}{name}")
+    try:
+        return cls(**values)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
+    """Check `value` against a type hint; JSON lists become tuples. Never repairs silently."""
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, source, prefix=f"{key}.")
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, value, source, key)
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(repr(a) for a in args)
+            raise ConfigError(f"{source}: '{key}' must be one of {choices}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"{source}: '{key}' must be a list of {len(args)}, got {value!r}")
+        return tuple(_coerce(a, v, source, key) for a, v in zip(args, value, strict=True))
+    # bool is an int in Python: reject it where a number is expected, and vice versa.
+    ok = {
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+        bool: isinstance(value, bool),
+    }.get(hint)
+    if ok is None:
+        raise TypeError(f"unsupported config type {hint} for {key}")
+    if not ok:
+        raise ConfigError(
+            f"{source}: '{key}' must be of type {hint.__name__}, got {type(value).__name__} "
+            f"{value!r}"
+        )
+    return float(value) if hint is float else value

@@ -1,0 +1,43 @@
+"""Batches by step number, from images held in memory as uint8: no per-image Python work."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from vaegan.errors import DataError
+from vaegan.images import to_model
+
+
+class Batches:
+    """Batch `step` is a function of (seed, step) alone, so a resumed run sees the same data.
+
+    Each epoch is a fresh permutation drawn from a generator seeded by (seed, epoch); the last
+    partial batch of an epoch is dropped so that every batch has the same size.
+    """
+
+    def __init__(
+        self, images: np.ndarray, batch_size: int, *, seed: int, device: torch.device
+    ) -> None:
+        if batch_size > len(images):
+            raise DataError(f"batch size {batch_size} exceeds the {len(images)} training images")
+        # The whole uint8 set lives on the device: 61 MB for Fashion-MNIST at 32x32.
+        self.images = torch.from_numpy(images).to(device)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.per_epoch = len(images) // batch_size
+        self._epoch, self._order = -1, torch.empty(0)
+
+    def order(self, epoch: int) -> Tensor:
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            perm = torch.randperm(len(self.images), generator=g)
+            self._epoch, self._order = epoch, perm.to(self.images.device)
+        return self._order
+
+    def __call__(self, step: int) -> Tensor:
+        """float (B, C, H, W) in [-1, 1]."""
+        epoch, i = divmod(step, self.per_epoch)
+        index = self.order(epoch)[i * self.batch_size : (i + 1) * self.batch_size]
+        return to_model(self.images[index])

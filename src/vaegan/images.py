@@ -1,0 +1,59 @@
+"""Images between uint8 (N, H, W, C) arrays, model tensors in [-1, 1], grids and files."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from vaegan.errors import VaeganError
+
+
+def to_model(images: Tensor) -> Tensor:
+    """uint8 (N, H, W, C) -> float (N, C, H, W) in [-1, 1], as the code's x / 127.5 - 1."""
+    return images.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(x: Tensor) -> np.ndarray:
+    """float (N, C, H, W) in [-1, 1] -> uint8 (N, H, W, C), rounded."""
+    x = ((x.detach().float().cpu() + 1.0) * 127.5).round_().clamp_(0, 255)
+    return x.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def make_grid(images: np.ndarray, ncol: int | None = None, pad: int = 2) -> np.ndarray:
+    """Tile uint8 (N, H, W, C) images into one (rows*H', ncol*W', C) image with a grey border."""
+    n, h, w, c = images.shape
+    ncol = ncol or math.ceil(math.sqrt(n))
+    nrow = math.ceil(n / ncol)
+    grid = np.full((nrow * (h + pad) + pad, ncol * (w + pad) + pad, c), 128, dtype=np.uint8)
+    for i, image in enumerate(images):
+        r, col = divmod(i, ncol)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        grid[top : top + h, left : left + w] = image
+    return grid
+
+
+def save_images(images: np.ndarray, path: Path, ncol: int | None = None) -> Path:
+    """`.png` (or .jpg) writes a grid; `.npy` writes the uint8 (N, H, W, C) array itself."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".npy":
+        np.save(path, images)
+    elif path.suffix.lower() in (".png", ".jpg", ".jpeg"):
+        grid = make_grid(images, ncol)
+        Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid).save(path)
+    else:
+        raise VaeganError(f"{path}: unsupported output type '{path.suffix}' (use .png or .npy)")
+    return path
+
+
+def interleave_rows(originals: np.ndarray, others: np.ndarray, ncol: int) -> np.ndarray:
+    """Rows of `ncol` originals, each followed by the row of their counterparts."""
+    rows = []
+    for start in range(0, len(originals), ncol):
+        rows += [originals[start : start + ncol], others[start : start + ncol]]
+    return np.concatenate(rows)

@@ -1,0 +1,56 @@
+"""The losses of PAPER.md §2 as pure functions: tensors in, scalar out.
+
+Reduction everywhere: summed over the elements of one sample, averaged over the batch. The code sums
+over the batch as well and divides its learning rate by the batch size, which is the same update.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def kl_prior(mu: Tensor, logvar: Tensor) -> Tensor:
+    """L_prior = KL(q(z|x) || N(0, I)) = -1/2 sum_j (1 + log s_j^2 - mu_j^2 - s_j^2)  (§2).
+
+    mu, logvar: (B, z). `logvar` is log sigma^2 (trap 9).
+    """
+    return -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(dim=1).mean()
+
+
+def gaussian_nll(x_tilde: Tensor, x: Tensor, sigma: float = 1.0) -> Tensor:
+    """-log N(x | x_tilde, sigma^2 I) without its constant: 1/2 sum ((x - x_tilde) / sigma)^2.
+
+    Both (B, ...). As L_llike^{Dis_l} (eq. 7) on Dis_l features with sigma = 1, the code's
+    GaussianNegLogLikelihood; as the plain VAE's pixel-wise L_llike^{pixel} (eqs. 2-4) on images.
+    """
+    return 0.5 * ((x - x_tilde) / sigma).square().flatten(1).sum(dim=1).mean()
+
+
+def discriminator_loss(logit_real: Tensor, logit_fake: Tensor, real_weight: float) -> Tensor:
+    """Dis's side of L_GAN (eqs. 5 and 8), minimised: -[log D(x) + log(1 - D(x_fake))].
+
+    logit_real: (B,); logit_fake: (F,), here the F = 2B images Dec(Enc(x)) and Dec(z_p).
+    The code weights real images by `real_weight` and shares 1 - real_weight among the fakes
+    (0.66 vs 0.17 each for F = 2B, trap 11); with the batch-size reduction that is a weighted
+    mean of the two halves. Computed on logits: exact where the code adds 1e-3 inside the log.
+    """
+    loss_real = F.softplus(-logit_real).mean()  # -log sigmoid(l)
+    loss_fake = F.softplus(logit_fake).mean()  # -log(1 - sigmoid(l))
+    return real_weight * loss_real + (1 - real_weight) * loss_fake
+
+
+def generator_loss(logit_fake: Tensor, batch_size: int, *, saturating: bool = True) -> Tensor:
+    """Dec's adversarial term, summed over the F fakes and divided by the batch size B.
+
+    Saturating (the code, trap 2): minimise log(1 - D(G)) = -softplus(l).
+    Non-saturating (a deviation): minimise -log D(G) = softplus(-l).
+    The code's Dec gets the unweighted gradient summed over both fakes, hence sum / B.
+    """
+    per_fake = -F.softplus(logit_fake) if saturating else F.softplus(-logit_fake)
+    return per_fake.sum() / batch_size
+
+
+def equilibrium_costs(logit_real: Tensor, logit_fake: Tensor) -> tuple[Tensor, Tensor]:
+    """(mean -log D(x), mean -log(1 - D(x_fake))): the code's real and fake costs for gating."""
+    return (F.softplus(-logit_real).mean().detach(), F.softplus(logit_fake).mean().detach())

@@ -1,0 +1,230 @@
+"""The training loop shared by every variant: batches, step, log, grids, checkpoints, resume."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from vaegan.checkpoint import (
+    CHECKPOINT_DIR,
+    find_checkpoint,
+    load_trainer_state,
+    load_weights,
+    save_checkpoint,
+)
+from vaegan.config import OptimConfig, RunConfig
+from vaegan.data import load_dataset
+from vaegan.data.batches import Batches
+from vaegan.errors import ConfigError, DataError, TrainingDiverged, VaeganError
+from vaegan.images import interleave_rows, save_images, to_model, to_uint8
+from vaegan.models import VAEGAN
+from vaegan.step import train_step
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' requested but CUDA is not available")
+    return device
+
+
+def make_optimizers(model: VAEGAN, cfg: OptimConfig) -> dict[str, torch.optim.Optimizer]:
+    """One optimizer per network; weight decay on conv/FC weights only, as the code."""
+    optimizers = {}
+    for name, net in model.networks().items():
+        # Decay/no-decay split by tensor rank, keeping parameters() order for checkpoints.
+        params = list(net.parameters())
+        groups = [
+            {"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
+            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
+        ]
+        if cfg.optimizer == "rmsprop":
+            optimizers[name] = torch.optim.RMSprop(groups, lr=cfg.lr, alpha=cfg.rmsprop_alpha)
+        else:
+            optimizers[name] = torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.adam_betas)
+    return optimizers
+
+
+class StopRequest:
+    """Turns the first Ctrl-C into a request to stop after the current step; a second one aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:  # noqa: ANN001 (signal handler signature)
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class Metrics:
+    """Sums per-step scalars on the device; one host sync per logging interval."""
+
+    def __init__(self, path: Path, resume_step: int) -> None:
+        self.path = path
+        self.sums: dict[str, torch.Tensor | float] = {}
+        self.count = 0
+        self.started = time.perf_counter()
+        if path.exists():  # drop lines logged after the checkpoint we resume from
+            lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+            kept = [ln for ln in lines if json.loads(ln)["step"] <= resume_step]
+            path.write_text("".join(ln + "\n" for ln in kept))
+
+    def add(self, stats: dict[str, torch.Tensor | float]) -> None:
+        for key, value in stats.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+        self.count += 1
+
+    def flush(self, step: int, batch_size: int) -> dict[str, float]:
+        on_device = [k for k, v in self.sums.items() if torch.is_tensor(v)]
+        synced = torch.stack([self.sums[k].float() for k in on_device]).tolist()  # one sync
+        sums = self.sums | dict(zip(on_device, synced, strict=True))
+        means = {k: v / self.count for k, v in sums.items()}
+        elapsed = time.perf_counter() - self.started
+        line = {"step": step, "images_per_s": self.count * batch_size / elapsed, **means}
+        with self.path.open("a") as f:
+            f.write(json.dumps(line) + "\n")
+        self.sums, self.count, self.started = {}, 0, time.perf_counter()
+        return line
+
+
+def step_seed(seed: int, step: int) -> int:
+    """Seed of the noise (eps, z_p) of one step: resuming needs no RNG state."""
+    return (seed * 1_000_003 + step) % (2**63)
+
+
+class Grids:
+    """Sample and reconstruction grids from fixed z and fixed held-out images."""
+
+    def __init__(self, model: VAEGAN, cfg: RunConfig, held_out: np.ndarray, out: Path) -> None:
+        n = cfg.train.grid_size
+        g = torch.Generator().manual_seed(cfg.train.seed + 1)
+        self.model, self.out = model, out
+        self.z = torch.randn(n, cfg.model.z_dim, generator=g)
+        self.x = to_model(torch.from_numpy(held_out[: n // 2]))
+        self.ncol = int(np.ceil(np.sqrt(n)))
+
+    def write(self, step: int) -> list[Path]:
+        paths = [
+            save_images(
+                to_uint8(self.model.decode(self.z)), self.out / f"samples_{step:06d}.png", self.ncol
+            )
+        ]
+        if self.model.enc is not None:
+            recon = to_uint8(self.model.reconstruct(self.x))
+            pairs = interleave_rows(to_uint8(self.x), recon, self.ncol)
+            paths.append(
+                save_images(pairs, self.out / f"reconstructions_{step:06d}.png", self.ncol)
+            )
+        return paths
+
+
+def prepare_run_dir(cfg: RunConfig, run_dir: Path, resume: bool) -> RunConfig:
+    """Fresh run: refuse to overwrite a checkpoint. Resume: the run's own config wins."""
+    has_checkpoint = (run_dir / CHECKPOINT_DIR).exists() or (run_dir / "checkpoint.old").exists()
+    if resume:
+        find_checkpoint(run_dir)  # clear error if there is nothing to resume
+        cfg.save(run_dir / "config.json")  # --steps may have grown
+        return cfg
+    if has_checkpoint:
+        raise VaeganError(
+            f"{run_dir}: already holds a checkpoint; pass --resume to continue it, "
+            "or choose another --out"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(run_dir / "config.json")
+    return cfg
+
+
+def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True) -> Path:
+    """Train the configured variant into `run_dir`; returns the checkpoint folder."""
+    run_dir = Path(run_dir)
+    cfg = prepare_run_dir(cfg, run_dir, resume)
+    device = resolve_device(cfg.train.device)
+    train_set = load_dataset(cfg.data.name, cfg.data.data_dir, "train")
+    try:
+        held_out = load_dataset(cfg.data.name, cfg.data.data_dir, "test").images
+    except DataError:
+        held_out = train_set.images  # no test split: show training images
+    if (train_set.image_size, train_set.channels) != (cfg.model.image_size, cfg.model.channels):
+        raise ConfigError(
+            f"data set '{cfg.data.name}' has {train_set.image_size}x{train_set.image_size}x"
+            f"{train_set.channels} images but the model is configured for "
+            f"{cfg.model.image_size}x{cfg.model.image_size}x{cfg.model.channels}"
+        )
+
+    torch.manual_seed(cfg.train.seed)  # initial weights are a function of the seed
+    model = VAEGAN(cfg.model).to(device)
+    optimizers = make_optimizers(model, cfg.optim)
+    start = 0
+    if resume:
+        ckpt = find_checkpoint(run_dir)
+        load_weights(model, ckpt / "model.safetensors")
+        start = load_trainer_state(ckpt, optimizers)
+    batches = Batches(train_set.images, cfg.train.batch_size, seed=cfg.train.seed, device=device)
+    generator = torch.Generator(device=device)
+    metrics = Metrics(run_dir / "metrics.jsonl", resume_step=start)
+    grids = Grids(model, cfg, held_out, run_dir / "samples")
+    nonfinite = torch.zeros((), dtype=torch.bool, device=device)
+    last_saved, step = start, start
+
+    def checkpoint(at: int) -> None:
+        nonlocal last_saved
+        if nonfinite.item():
+            raise TrainingDiverged(
+                f"{run_dir}: a loss became NaN or inf between step {last_saved} and {at}; "
+                f"the last good checkpoint (step {last_saved}) is intact. Try a lower --lr."
+            )
+        save_checkpoint(run_dir, model, optimizers, cfg, at)
+        last_saved = at
+
+    bar = tqdm(total=cfg.train.steps, initial=start, disable=not progress, unit="step")
+    with StopRequest() as stop:
+        for step in range(start, cfg.train.steps):
+            x = batches(step)
+            generator.manual_seed(step_seed(cfg.train.seed, step))
+            stats = train_step(model, optimizers, x, cfg.loss, generator)
+            losses = [v for k, v in stats.items() if k.startswith("l_")]
+            nonfinite |= ~torch.isfinite(torch.stack(losses)).all()
+            metrics.add(stats)
+            bar.update(1)
+            done = step + 1
+            if done % cfg.train.log_every == 0 or done == cfg.train.steps:
+                line = metrics.flush(done, cfg.train.batch_size)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in line.items() if k[:2] in ("l_", "im")})
+                if not all(np.isfinite(v) for v in line.values()):
+                    checkpoint(done)  # raises TrainingDiverged, keeping the last good one
+            if done % cfg.train.sample_every == 0 or done == cfg.train.steps:
+                grids.write(done)
+            if done % cfg.train.checkpoint_every == 0 or done == cfg.train.steps:
+                checkpoint(done)
+            if stop.requested:
+                checkpoint(done)
+                bar.close()
+                raise KeyboardInterrupt(f"stopped at step {done}; resume with --resume")
+    bar.close()
+    if start >= cfg.train.steps:
+        print(f"{run_dir}: already trained for {start} steps (--steps {cfg.train.steps})")
+    return run_dir / CHECKPOINT_DIR

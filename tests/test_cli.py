@@ -1,0 +1,74 @@
+"""The commands as a user types them, on a tiny run trained once per module."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import tiny_config
+from PIL import Image
+
+from vaegan.cli import main
+from vaegan.train import train
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from conftest import write_idx_dataset
+
+    root = tmp_path_factory.mktemp("cli")
+    data = write_idx_dataset(root / "data")
+    train(tiny_config(data, steps=2), root / "run", progress=False)
+    return root / "run"
+
+
+def test_sample_npy_and_png(run, tmp_path):
+    assert main(["sample", str(run), "--n", "5", "--out", str(tmp_path / "s.npy")]) == 0
+    images = np.load(tmp_path / "s.npy")
+    assert images.shape == (5, 32, 32, 1) and images.dtype == np.uint8
+    assert main(["sample", str(run), "--n", "4", "--out", str(tmp_path / "s.png")]) == 0
+    grid = Image.open(tmp_path / "s.png")
+    assert grid.size == (2 * 34 + 2, 2 * 34 + 2)  # 2x2 images of 32 px with 2 px borders
+
+
+def test_reconstruct_npy_and_png(run, tmp_path):
+    out = tmp_path / "r.npy"
+    assert main(["reconstruct", str(run), "--split", "test", "--n", "6", "--out", str(out)]) == 0
+    assert np.load(out).shape == (6, 32, 32, 1)
+    assert main(["reconstruct", str(run), "--n", "4", "--out", str(tmp_path / "r.png")]) == 0
+    assert Image.open(tmp_path / "r.png").size == (4 * 34 + 2, 2 * 34 + 2)  # originals, recons
+
+
+@pytest.mark.parametrize("mode", ["linear", "spherical"])
+def test_interpolate(run, tmp_path, mode):
+    out = tmp_path / "i.png"
+    args = ["interpolate", str(run), "--pairs", "2", "--steps", "5", "--mode", mode]
+    assert main([*args, "--out", str(out)]) == 0
+    assert Image.open(out).size == (5 * 34 + 2, 2 * 34 + 2)
+
+
+def test_errors_are_one_clear_line(run, tmp_path, capsys):
+    assert main(["sample", str(tmp_path / "nope"), "--out", str(tmp_path / "s.png")]) == 2
+    assert "run directory not found" in capsys.readouterr().err
+    assert main(["sample", str(run), "--out", str(tmp_path / "s.gif")]) == 2
+    assert "unsupported output type '.gif'" in capsys.readouterr().err
+    assert main(["reconstruct", str(run), "--n", "99", "--out", str(tmp_path / "r.npy")]) == 2
+    assert "--n 99 exceeds the 16 images" in capsys.readouterr().err
+
+
+def test_train_resume_rejects_changed_config(run, capsys):
+    assert main(["train", "--out", str(run), "--resume", "--width", "2"]) == 2
+    assert "drop --width" in capsys.readouterr().err
+
+
+def test_train_with_config_file_and_flags(tmp_path):
+    from conftest import write_idx_dataset
+
+    data = write_idx_dataset(tmp_path / "data")
+    config = tmp_path / "c.json"
+    tiny_config(data, steps=1).save(config)
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--out", str(out), "--model", "vae",
+                 "--steps", "2", "--seed", "3", "--quiet"]) == 0  # fmt: skip
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["model"]["variant"] == "vae" and saved["train"]["steps"] == 2
+    assert saved["train"]["seed"] == 3 and saved["model"]["width"] == 0.0625

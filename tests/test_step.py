@@ -1,0 +1,201 @@
+"""Algorithm 1: each network's gradient is exactly the gradient of its own loss (PAPER.md §3)."""
+
+import pytest
+import torch
+
+import vaegan.step as step_module
+from vaegan.config import LossConfig, ModelConfig, OptimConfig
+from vaegan.losses import discriminator_loss, gaussian_nll, generator_loss, kl_prior
+from vaegan.models import VAEGAN
+from vaegan.step import forward, gate, gradients, train_step
+from vaegan.train import make_optimizers
+
+VARIANTS = ("vaegan", "vae", "gan", "vae_disl")
+B, Z = 4, 6
+DEFAULTS = LossConfig()
+
+
+def tiny_model(variant: str, seed: int = 0) -> VAEGAN:
+    torch.manual_seed(seed)
+    return VAEGAN(ModelConfig(variant=variant, image_size=16, channels=1, z_dim=Z, width=0.125))
+
+
+def batch(seed: int = 1) -> torch.Tensor:
+    return torch.rand(B, 1, 16, 16, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+def step_gradients(model, x, cfg=DEFAULTS, seed=2):
+    out = forward(model, x, cfg, torch.Generator().manual_seed(seed))
+    return gradients(model, out.losses, list(out.losses))
+
+
+def reference_gradients(model, x, cfg=DEFAULTS, seed=2):
+    """Each network's gradient the way most ports get it: detach inputs, freeze other nets.
+
+    Draws the same noise in the same order as `forward` (eps, then z_p).
+    """
+    g = torch.Generator().manual_seed(seed)
+    variant, nets = model.cfg.variant, model.networks()
+    saturating = cfg.generator_loss == "saturating"
+
+    def grads_of(name, loss):
+        for net in nets.values():
+            net.zero_grad(set_to_none=True)
+        loss.backward()
+        return tuple(p.grad.clone() for p in nets[name].parameters())
+
+    def frozen(*names):
+        for name, net in nets.items():
+            net.requires_grad_(name not in names)
+
+    def run():
+        if variant == "gan":
+            z_p = torch.randn(B, Z, generator=g)
+            return None, None, None, model.dec(z_p)
+        mu, logvar = model.enc(x)
+        z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=g)
+        if variant == "vae":
+            return mu, logvar, model.dec(z), None
+        z_p = torch.randn(B, Z, generator=g)
+        x_tilde, x_p = model.dec(torch.cat([z, z_p])).split(B)
+        return mu, logvar, x_tilde, x_p
+
+    out = {}
+    state = torch.random.get_rng_state()
+    for name in nets:
+        g.manual_seed(seed)
+        torch.random.set_rng_state(state)
+        frozen(*(n for n in nets if n != name))
+        mu, logvar, x_tilde, x_p = run()
+        if variant == "vae":
+            l_llike = gaussian_nll(x_tilde, x)
+            loss = l_llike + (kl_prior(mu, logvar) if name == "enc" else 0)
+        elif variant == "gan":
+            if name == "dis":
+                x_p = x_p.detach()
+            _, logits = model.dis(torch.cat([x, x_p]))
+            if name == "dis":
+                loss = discriminator_loss(logits[:B], logits[B:], cfg.real_weight)
+            else:
+                loss = generator_loss(logits[B:], B, saturating=saturating)
+        else:
+            if name == "dis":  # Dis sees Dec's images as inputs only
+                x_tilde, x_p = x_tilde.detach(), x_p.detach()
+            features, logits = model.dis(torch.cat([x, x_tilde, x_p]))
+            l_llike = gaussian_nll(features[B : 2 * B], features[:B].detach())
+            if name == "enc":
+                loss = kl_prior(mu, logvar) + l_llike
+            elif name == "dis":
+                loss = discriminator_loss(logits[:B], logits[B:], cfg.real_weight)
+            elif variant == "vae_disl":
+                loss = l_llike
+            else:
+                loss = cfg.gamma * l_llike + generator_loss(logits[B:], B, saturating=saturating)
+        out[name] = grads_of(name, loss)
+    frozen()
+    return out
+
+
+def assert_same(a, b):
+    assert len(a) == len(b)
+    for ga, gb in zip(a, b, strict=True):
+        torch.testing.assert_close(ga, gb, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("generator_loss_kind", ["saturating", "non_saturating"])
+def test_each_network_gets_exactly_its_own_gradient(variant, generator_loss_kind):
+    cfg = LossConfig(gamma=0.3, generator_loss=generator_loss_kind)
+    model, x = tiny_model(variant), batch()
+    ours = step_gradients(model, x, cfg)
+    ref = reference_gradients(model, x, cfg)
+    assert set(ours) == set(ref) == set(model.networks())
+    for name in ours:
+        assert_same(ours[name], ref[name])
+        assert any(g.abs().sum() > 0 for g in ours[name])
+
+
+def scaled(fn, factor):
+    return lambda *a, **k: factor * fn(*a, **k)
+
+
+@pytest.mark.parametrize("variant", ["vaegan", "vae_disl"])
+def test_enc_gradient_ignores_gan_loss(variant, monkeypatch):
+    model, x = tiny_model(variant), batch()
+    before = step_gradients(model, x)
+    monkeypatch.setattr(step_module, "discriminator_loss", scaled(discriminator_loss, 10.0))
+    monkeypatch.setattr(step_module, "generator_loss", scaled(generator_loss, 10.0))
+    after = step_gradients(model, x)
+    assert_same(before["enc"], after["enc"])
+    assert not torch.allclose(before["dis"][0], after["dis"][0])  # the scaling did act
+    if variant == "vaegan":
+        assert not torch.allclose(before["dec"][0], after["dec"][0])
+    else:  # VAE_{Dis_l}: no GAN gradient reaches Dec either
+        assert_same(before["dec"], after["dec"])
+
+
+@pytest.mark.parametrize("variant", ["vaegan", "vae_disl"])
+def test_dis_gradient_ignores_llike(variant, monkeypatch):
+    model, x = tiny_model(variant), batch()
+    before = step_gradients(model, x)
+    monkeypatch.setattr(step_module, "gaussian_nll", scaled(gaussian_nll, 10.0))
+    after = step_gradients(model, x)
+    assert_same(before["dis"], after["dis"])
+    assert not torch.allclose(before["enc"][0], after["enc"][0])
+
+
+def test_llike_gradient_flows_through_dis_into_enc():
+    model, x = tiny_model("vaegan"), batch()
+    out = forward(model, x, LossConfig(), torch.Generator().manual_seed(0))
+    l_llike_only = out.losses["enc"] - out.stats["l_prior"]  # the part Dis_l carries
+    grads = torch.autograd.grad(l_llike_only, list(model.enc.parameters()))
+    assert sum(g.abs().sum() for g in grads) > 0
+
+
+@pytest.mark.parametrize(
+    "costs,expected",
+    [
+        ((0.7, 0.7), {"dis": True, "dec": True}),
+        ((0.2, 0.7), {"dis": False, "dec": True}),  # Dis too strong on reals
+        ((0.7, 1.2), {"dis": True, "dec": False}),  # Dis too weak on fakes
+        ((0.2, 1.2), {"dis": True, "dec": True}),  # both skipped -> both updated
+    ],
+)
+def test_equilibrium_gating(costs, expected):
+    stats = {"cost_real": torch.tensor(costs[0]), "cost_fake": torch.tensor(costs[1])}
+    assert gate(stats, LossConfig(equilibrium=0.68, margin=0.35), "vaegan") == expected
+    assert gate(stats, LossConfig(margin=None), "vaegan") == {}
+    assert gate(stats, LossConfig(), "vae_disl") == {"dis": expected["dis"]}
+
+
+def test_gated_network_does_not_move():
+    model, x = tiny_model("vaegan"), batch()
+    optimizers = make_optimizers(model, OptimConfig())
+    # equilibrium far above any cost: every cost is "too low" -> Dis skipped, Dec updated
+    cfg = LossConfig(equilibrium=100.0, margin=0.1)
+    dis_before = [p.clone() for p in model.dis.parameters()]
+    dec_before = [p.clone() for p in model.dec.parameters()]
+    stats = train_step(model, optimizers, x, cfg, torch.Generator().manual_seed(0))
+    assert stats["updated_dis"] == 0.0 and stats["updated_dec"] == 1.0
+    assert all(torch.equal(a, b) for a, b in zip(dis_before, model.dis.parameters(), strict=True))
+    assert not all(
+        torch.equal(a, b) for a, b in zip(dec_before, model.dec.parameters(), strict=True)
+    )
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_training_lowers_the_loss_on_a_fixed_batch(variant):
+    model, x = tiny_model(variant), batch()
+    optimizers = make_optimizers(model, OptimConfig(lr=1e-3))
+    cfg = LossConfig(margin=None)
+    # Adversarial Dec (gan, vaegan): Enc's loss chases Dis's moving features, so watch Dis,
+    # which must learn to tell the fixed batch from fakes (the sign of L_GAN, trap 1).
+    watched = "dis" if variant in ("gan", "vaegan") else "enc"
+
+    def loss_now():
+        return forward(model, x, cfg, torch.Generator().manual_seed(0)).losses[watched].item()
+
+    first = loss_now()
+    for i in range(50):
+        train_step(model, optimizers, x, cfg, torch.Generator().manual_seed(i))
+    assert loss_now() < 0.7 * first

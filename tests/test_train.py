@@ -1,0 +1,151 @@
+"""The loop: exact resume, checkpoints, divergence, Ctrl-C, and the files a run leaves."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import pytest
+import torch
+from conftest import tiny_config
+from safetensors.torch import load_file, save_file
+
+import vaegan
+import vaegan.train
+from vaegan.checkpoint import find_checkpoint, load_model
+from vaegan.config import RunConfig
+from vaegan.errors import CheckpointError, TrainingDiverged, VaeganError
+from vaegan.train import train
+
+
+def weights(run_dir):
+    return load_file(find_checkpoint(run_dir) / "model.safetensors")
+
+
+@pytest.mark.parametrize("variant", ["vaegan", "gan"])
+def test_resume_gives_the_same_weights(tmp_path, idx_dir, variant):
+    full = tiny_config(idx_dir, variant, steps=6)
+    train(full, tmp_path / "full", progress=False)
+    half = replace(full, train=replace(full.train, steps=3, checkpoint_every=3))
+    train(half, tmp_path / "split", progress=False)
+    train(full, tmp_path / "split", resume=True, progress=False)
+    a, b = weights(tmp_path / "full"), weights(tmp_path / "split")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    steps = [json.loads(line)["step"] for line in (tmp_path / "split/metrics.jsonl").open()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_run_directory_contents(tmp_path, idx_dir):
+    cfg = tiny_config(idx_dir, steps=2)
+    train(cfg, tmp_path / "run", progress=False)
+    run = tmp_path / "run"
+    assert RunConfig.load(run / "config.json") == cfg
+    ckpt = run / "checkpoint"
+    assert {p.name for p in ckpt.iterdir()} == {
+        "model.safetensors", "config.json", "trainer.safetensors", "trainer.json",
+    }  # fmt: skip
+    assert json.loads((ckpt / "trainer.json").read_text())["step"] == 2
+    assert (run / "samples/samples_000002.png").is_file()
+    assert (run / "samples/reconstructions_000002.png").is_file()
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").open()]
+    assert [line["step"] for line in lines] == [1, 2]
+    assert {"l_prior", "l_llike", "l_dis", "l_adv", "images_per_s"} <= lines[0].keys()
+    assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_checkpoint_round_trip(tmp_path, idx_dir):
+    cfg = tiny_config(idx_dir, steps=2)
+    train(cfg, tmp_path / "run", progress=False)
+    model = vaegan.load(tmp_path / "run")
+    assert not model.training
+    x = torch.rand(3, 1, 32, 32) * 2 - 1
+    again, config = load_model(tmp_path / "run/checkpoint")
+    assert config == cfg
+    assert torch.equal(model.reconstruct(x), again.reconstruct(x))
+    assert model.sample(5).shape == (5, 1, 32, 32)
+
+
+def test_fresh_run_refuses_to_overwrite(tmp_path, idx_dir):
+    cfg = tiny_config(idx_dir, steps=1)
+    train(cfg, tmp_path / "run", progress=False)
+    with pytest.raises(VaeganError, match="already holds a checkpoint; pass --resume"):
+        train(cfg, tmp_path / "run", progress=False)
+
+
+def test_missing_checkpoint(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no checkpoint found") as err:
+        vaegan.load(tmp_path / "empty")
+    assert str(tmp_path / "empty") in str(err.value)
+    with pytest.raises(CheckpointError, match="run directory not found"):
+        vaegan.load(tmp_path / "nope")
+
+
+def test_checkpoint_whose_shapes_do_not_match_its_config(tmp_path, idx_dir):
+    train(tiny_config(idx_dir, steps=1), tmp_path / "run", progress=False)
+    file = tmp_path / "run/checkpoint/model.safetensors"
+    tensors = load_file(file)
+    tensors["dec.body.0.weight"] = torch.zeros(3, 3)
+    save_file(tensors, file)
+    with pytest.raises(CheckpointError, match="dec.body.0.weight' has shape \\(3, 3\\)") as err:
+        vaegan.load(tmp_path / "run")
+    assert str(file) in str(err.value)
+
+
+def test_corrupt_checkpoint_file(tmp_path, idx_dir):
+    train(tiny_config(idx_dir, steps=1), tmp_path / "run", progress=False)
+    file = tmp_path / "run/checkpoint/model.safetensors"
+    file.write_bytes(b"\x00garbage")
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        vaegan.load(tmp_path / "run")
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, idx_dir, monkeypatch):
+    cfg = tiny_config(idx_dir, steps=8)
+    cfg = replace(cfg, train=replace(cfg.train, checkpoint_every=2, log_every=4))
+    run = tmp_path / "run"
+    real_step, calls = vaegan.train.train_step, []
+
+    def diverging_step(model, *args, **kwargs):  # step 3 blows the encoder up
+        calls.append(1)
+        if len(calls) == 3:
+            with torch.no_grad():
+                model.enc.head.bias.fill_(float("inf"))
+        return real_step(model, *args, **kwargs)
+
+    monkeypatch.setattr(vaegan.train, "train_step", diverging_step)
+    with pytest.raises(
+        TrainingDiverged, match="NaN or inf between step 2 and 4.*\\(step 2\\) is intact"
+    ):
+        train(cfg, run, progress=False)
+    assert json.loads((run / "checkpoint/trainer.json").read_text())["step"] == 2
+    assert all(torch.isfinite(t).all() for t in weights(run).values())
+
+
+def test_ctrl_c_saves_and_resumes(tmp_path, idx_dir):
+    cfg = tiny_config(idx_dir, steps=100_000)
+    config = tmp_path / "config.json"
+    cfg.save(config)
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "vaegan", "train", "--config", str(config), "--out", str(run)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "metrics.jsonl").exists() or (run / "metrics.jsonl").stat().st_size == 0:
+        assert time.time() < deadline and proc.poll() is None, proc.stderr.read()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "resume with --resume" in err
+    step = json.loads((run / "checkpoint/trainer.json").read_text())["step"]
+    assert step >= 1
+    # and the run continues from there
+    more = subprocess.run(
+        [*cmd, "--resume", "--steps", str(step + 2), "--quiet"], capture_output=True, text=True
+    )
+    assert more.returncode == 0, more.stderr
+    assert json.loads((run / "checkpoint/trainer.json").read_text())["step"] == step + 2
