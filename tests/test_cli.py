@@ -52,7 +52,7 @@ def test_errors_are_one_clear_line(run, tmp_path, capsys):
     assert main(["sample", str(run), "--out", str(tmp_path / "s.gif")]) == 2
     assert "unsupported output type '.gif'" in capsys.readouterr().err
     assert main(["reconstruct", str(run), "--n", "99", "--out", str(tmp_path / "r.npy")]) == 2
-    assert "--n 99 exceeds the 16 images" in capsys.readouterr().err
+    assert "99 images requested, but split 'test' has 16" in capsys.readouterr().err
 
 
 def test_train_resume_rejects_changed_config(run, capsys):

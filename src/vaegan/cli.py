@@ -57,20 +57,20 @@ def build_config(args: argparse.Namespace) -> RunConfig:
 def default_config(data: str | None) -> RunConfig:
     """Paper defaults, with the image shape of the chosen data set (Fashion-MNIST: 32x32x1)."""
     name = data or DataConfig().name
-    shape = {"fashion-mnist": (32, 1), "mnist": (32, 1)}.get(name, (64, 3))
-    return RunConfig(
-        model=ModelConfig(image_size=shape[0], channels=shape[1]), data=DataConfig(name=name)
-    )
+    spec = DATASETS[name]
+    model = ModelConfig(image_size=spec.image_size, channels=spec.channels)
+    return RunConfig(model=model, data=DataConfig(name=name))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     cfg = build_config(args)
     ckpt = train(cfg, Path(args.out), resume=args.resume, progress=not args.quiet)
-    samples = sorted((Path(args.out) / "samples").glob("*.png"))
-    print(f"checkpoint: {ckpt}")
-    print(f"metrics:    {Path(args.out) / 'metrics.jsonl'}")
-    for path in samples[-2:]:
-        print(f"picture:    {path}")
+    print(f"{'checkpoint:':16s}{ckpt}")
+    print(f"{'metrics:':16s}{Path(args.out) / 'metrics.jsonl'}")
+    for kind in ("samples", "reconstructions"):
+        pictures = sorted((Path(args.out) / "samples").glob(f"{kind}_*.png"))
+        if pictures:
+            print(f"{kind + ':':16s}{pictures[-1]}")
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
@@ -80,16 +80,17 @@ def cmd_sample(args: argparse.Namespace) -> None:
     print(save_images(images, args.out))
 
 
-def held_out_images(args: argparse.Namespace, cfg: RunConfig) -> np.ndarray:
+def held_out_images(args: argparse.Namespace, cfg: RunConfig, n: int) -> np.ndarray:
+    """The first n images of the chosen split (by default the run's own data set)."""
     data = load_dataset(args.data or cfg.data.name, args.data_dir or cfg.data.data_dir, args.split)
-    if args.n > len(data):
-        raise VaeganError(f"--n {args.n} exceeds the {len(data)} images of split '{args.split}'")
-    return data.images[: args.n]
+    if n > len(data):
+        raise VaeganError(f"{n} images requested, but split '{args.split}' has {len(data)}")
+    return data.images[:n]
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
     model, cfg = load_model(args.run, resolve_device(args.device))
-    originals = held_out_images(args, cfg)
+    originals = held_out_images(args, cfg, args.n)
     recon = to_uint8(model.reconstruct(to_model(torch.from_numpy(originals))))
     if Path(args.out).suffix == ".npy":
         print(save_images(recon, args.out))
@@ -100,8 +101,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
 
 def cmd_interpolate(args: argparse.Namespace) -> None:
     model, cfg = load_model(args.run, resolve_device(args.device))
-    args.n = 2 * args.pairs
-    ends = to_model(torch.from_numpy(held_out_images(args, cfg)))
+    ends = to_model(torch.from_numpy(held_out_images(args, cfg, 2 * args.pairs)))
     z = model.encode(ends)
     rows = [interpolate(z[2 * i], z[2 * i + 1], args.steps, args.mode) for i in range(args.pairs)]
     images = to_uint8(model.decode(torch.cat(rows)))

@@ -141,27 +141,23 @@ class Grids:
         return paths
 
 
-def prepare_run_dir(cfg: RunConfig, run_dir: Path, resume: bool) -> RunConfig:
-    """Fresh run: refuse to overwrite a checkpoint. Resume: the run's own config wins."""
-    has_checkpoint = (run_dir / CHECKPOINT_DIR).exists() or (run_dir / "checkpoint.old").exists()
+def prepare_run_dir(cfg: RunConfig, run_dir: Path, resume: bool) -> None:
+    """Fresh run: refuse to overwrite a checkpoint. Both: write the resolved config."""
     if resume:
         find_checkpoint(run_dir)  # clear error if there is nothing to resume
-        cfg.save(run_dir / "config.json")  # --steps may have grown
-        return cfg
-    if has_checkpoint:
+    elif (run_dir / CHECKPOINT_DIR).exists() or (run_dir / f"{CHECKPOINT_DIR}.old").exists():
         raise VaeganError(
             f"{run_dir}: already holds a checkpoint; pass --resume to continue it, "
             "or choose another --out"
         )
     run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.save(run_dir / "config.json")
-    return cfg
+    cfg.save(run_dir / "config.json")  # on resume, --steps may have grown
 
 
 def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True) -> Path:
     """Train the configured variant into `run_dir`; returns the checkpoint folder."""
     run_dir = Path(run_dir)
-    cfg = prepare_run_dir(cfg, run_dir, resume)
+    prepare_run_dir(cfg, run_dir, resume)
     device = resolve_device(cfg.train.device)
     train_set = load_dataset(cfg.data.name, cfg.data.data_dir, "train")
     try:
@@ -190,13 +186,16 @@ def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool
     nonfinite = torch.zeros((), dtype=torch.bool, device=device)
     last_saved, step = start, start
 
+    def diverged(at: int) -> TrainingDiverged:
+        return TrainingDiverged(
+            f"{run_dir}: a loss became NaN or inf between step {last_saved} and {at}; "
+            f"the last good checkpoint (step {last_saved}) is intact. Try a lower --lr."
+        )
+
     def checkpoint(at: int) -> None:
         nonlocal last_saved
         if nonfinite.item():
-            raise TrainingDiverged(
-                f"{run_dir}: a loss became NaN or inf between step {last_saved} and {at}; "
-                f"the last good checkpoint (step {last_saved}) is intact. Try a lower --lr."
-            )
+            raise diverged(at)
         save_checkpoint(run_dir, model, optimizers, cfg, at)
         last_saved = at
 
@@ -213,9 +212,10 @@ def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool
             done = step + 1
             if done % cfg.train.log_every == 0 or done == cfg.train.steps:
                 line = metrics.flush(done, cfg.train.batch_size)
-                bar.set_postfix({k: f"{v:.3g}" for k, v in line.items() if k[:2] in ("l_", "im")})
+                shown = {k: v for k, v in line.items() if k.startswith("l_")}
+                bar.set_postfix(img_s=f"{line['images_per_s']:.0f}", **shown)
                 if not all(np.isfinite(v) for v in line.values()):
-                    checkpoint(done)  # raises TrainingDiverged, keeping the last good one
+                    raise diverged(done)
             if done % cfg.train.sample_every == 0 or done == cfg.train.steps:
                 grids.write(done)
             if done % cfg.train.checkpoint_every == 0 or done == cfg.train.steps:
