@@ -17,7 +17,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+# The demo starts afresh each time (a finished run would refuse to be overwritten).
 demo: install
+	rm -rf runs/demo
 	$(BIN)/vaegan train --config configs/demo.json --out runs/demo
 
 test: install

@@ -82,7 +82,7 @@ def reference_gradients(model, x, cfg=DEFAULTS, seed=2):
             if name == "dis":  # Dis sees Dec's images as inputs only
                 x_tilde, x_p = x_tilde.detach(), x_p.detach()
             features, logits = model.dis(torch.cat([x, x_tilde, x_p]))
-            l_llike = gaussian_nll(features[B : 2 * B], features[:B].detach())
+            l_llike = gaussian_nll(features[B : 2 * B], features[:B].detach(), cfg.feature_sigma)
             if name == "enc":
                 loss = kl_prior(mu, logvar) + l_llike
             elif name == "dis":
@@ -105,7 +105,7 @@ def assert_same(a, b):
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("generator_loss_kind", ["saturating", "non_saturating"])
 def test_each_network_gets_exactly_its_own_gradient(variant, generator_loss_kind):
-    cfg = LossConfig(gamma=0.3, generator_loss=generator_loss_kind)
+    cfg = LossConfig(gamma=0.3, feature_sigma=2.0, generator_loss=generator_loss_kind)
     model, x = tiny_model(variant), batch()
     ours = step_gradients(model, x, cfg)
     ref = reference_gradients(model, x, cfg)

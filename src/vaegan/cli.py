@@ -65,12 +65,12 @@ def default_config(data: str | None) -> RunConfig:
 def cmd_train(args: argparse.Namespace) -> None:
     cfg = build_config(args)
     ckpt = train(cfg, Path(args.out), resume=args.resume, progress=not args.quiet)
-    print(f"{'checkpoint:':16s}{ckpt}")
-    print(f"{'metrics:':16s}{Path(args.out) / 'metrics.jsonl'}")
+    print(f"{'checkpoint:':17s}{ckpt}")
+    print(f"{'metrics:':17s}{Path(args.out) / 'metrics.jsonl'}")
     for kind in ("samples", "reconstructions"):
         pictures = sorted((Path(args.out) / "samples").glob(f"{kind}_*.png"))
         if pictures:
-            print(f"{kind + ':':16s}{pictures[-1]}")
+            print(f"{kind + ':':17s}{pictures[-1]}")
 
 
 def cmd_sample(args: argparse.Namespace) -> None:

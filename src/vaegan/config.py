@@ -117,14 +117,16 @@ class LossConfig:
     # Equilibrium gating of Dis/Dec updates (trap 10); margin None turns it off.
     equilibrium: float = 0.68
     margin: float | None = 0.35
-    # Std of the pixel-wise Gaussian likelihood of the plain VAE (images in [-1, 1]).
+    # Std of the Gaussian observation models: on Dis_l features (paper and code: 1, identity
+    # covariance) and on pixels for the plain VAE (images in [-1, 1]).
+    feature_sigma: float = 1.0
     pixel_sigma: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.real_weight < 1.0:
             raise ConfigError(f"loss.real_weight must lie in (0, 1), got {self.real_weight}")
-        if self.gamma < 0 or self.pixel_sigma <= 0:
-            raise ConfigError("loss.gamma must be >= 0 and loss.pixel_sigma > 0")
+        if self.gamma < 0 or self.pixel_sigma <= 0 or self.feature_sigma <= 0:
+            raise ConfigError("loss.gamma must be >= 0 and loss.*_sigma > 0")
 
 
 @dataclass(frozen=True)

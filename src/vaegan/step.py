@@ -90,7 +90,7 @@ def forward(
     features, logits = model.dis(torch.cat([x, x_tilde, x_p]))
     f_x, f_tilde, _ = features.split(batch)
     # L_llike^{Dis_l} (eq. 7): Dis_l(X) is the target, a constant.
-    l_llike = gaussian_nll(f_tilde, f_x.detach())
+    l_llike = gaussian_nll(f_tilde, f_x.detach(), cfg.feature_sigma)
 
     # L_GAN with three terms (trap 6): X is real; X_tilde and X_p are fake.
     logit_real, logit_fake = logits[:batch], logits[batch:]

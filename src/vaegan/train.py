@@ -22,7 +22,7 @@ from vaegan.checkpoint import (
 from vaegan.config import OptimConfig, RunConfig
 from vaegan.data import load_dataset
 from vaegan.data.batches import Batches
-from vaegan.errors import ConfigError, DataError, TrainingDiverged, VaeganError
+from vaegan.errors import ConfigError, TrainingDiverged, VaeganError
 from vaegan.images import interleave_rows, save_images, to_model, to_uint8
 from vaegan.models import VAEGAN
 from vaegan.step import train_step
@@ -160,10 +160,7 @@ def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool
     prepare_run_dir(cfg, run_dir, resume)
     device = resolve_device(cfg.train.device)
     train_set = load_dataset(cfg.data.name, cfg.data.data_dir, "train")
-    try:
-        held_out = load_dataset(cfg.data.name, cfg.data.data_dir, "test").images
-    except DataError:
-        held_out = train_set.images  # no test split: show training images
+    held_out = load_dataset(cfg.data.name, cfg.data.data_dir, "test").images  # for the grids
     if (train_set.image_size, train_set.channels) != (cfg.model.image_size, cfg.model.channels):
         raise ConfigError(
             f"data set '{cfg.data.name}' has {train_set.image_size}x{train_set.image_size}x"
@@ -184,7 +181,7 @@ def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool
     metrics = Metrics(run_dir / "metrics.jsonl", resume_step=start)
     grids = Grids(model, cfg, held_out, run_dir / "samples")
     nonfinite = torch.zeros((), dtype=torch.bool, device=device)
-    last_saved, step = start, start
+    last_saved = start
 
     def diverged(at: int) -> TrainingDiverged:
         return TrainingDiverged(
