@@ -1,7 +1,9 @@
 """The loop: exact resume, checkpoints, divergence, Ctrl-C, and the files a run leaves."""
 
 import json
+import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -55,6 +57,11 @@ def test_run_directory_contents(tmp_path, idx_dir):
     assert [line["step"] for line in lines] == [1, 2]
     assert {"l_prior", "l_llike", "l_dis", "l_adv", "images_per_s"} <= lines[0].keys()
     assert not [p for p in run.iterdir() if p.name.startswith(".")]  # no temp files left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(ckpt.stat().st_mode) == 0o777 & ~umask  # not the temp folder's 0700
+    for file in ckpt.iterdir():
+        assert stat.S_IMODE(file.stat().st_mode) == 0o666 & ~umask, file
 
 
 def test_checkpoint_round_trip(tmp_path, idx_dir):

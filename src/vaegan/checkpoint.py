@@ -31,6 +31,17 @@ CHECKPOINT_DIR = "checkpoint"
 FORMAT_VERSION = 1
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def publish_permissions(path: Path, directory: bool = False) -> None:
+    """Give a temp file/folder (created 0600/0700) the permissions a plain open() would."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write to a temporary file in the same folder, then rename over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,6 +51,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        publish_permissions(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -81,6 +93,9 @@ def save_checkpoint(
         save_file(tensors, tmp / "trainer.safetensors")
         trainer = {"format": FORMAT_VERSION, "step": step, "optimizers": groups}
         atomic_write_text(tmp / "trainer.json", json.dumps(trainer, indent=2) + "\n")
+        for file in tmp.iterdir():  # safetensors writes 0600 files
+            publish_permissions(file)
+        publish_permissions(tmp, directory=True)
         # Swap: checkpoint -> checkpoint.old, tmp -> checkpoint, drop old. find_checkpoint
         # falls back to checkpoint.old if we die between the two renames.
         if final.exists():

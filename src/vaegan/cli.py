@@ -13,6 +13,8 @@ from vaegan.checkpoint import load_model
 from vaegan.config import VARIANTS, DataConfig, ModelConfig, RunConfig, override
 from vaegan.data import DATASETS, load_dataset
 from vaegan.errors import VaeganError
+from vaegan.evaluate import METRICS, evaluate_run, format_table
+from vaegan.evaluator import train_evaluator
 from vaegan.images import interleave_rows, save_images, to_model, to_uint8
 from vaegan.latent import interpolate
 from vaegan.train import resolve_device, train
@@ -108,6 +110,31 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     print(save_images(images, args.out, ncol=args.steps))
 
 
+def cmd_train_evaluator(args: argparse.Namespace) -> None:
+    train_set = load_dataset(args.data, args.data_dir, "train")
+    test_set = load_dataset(args.data, args.data_dir, "test")
+    out = args.out or Path("evaluators") / args.data
+    _, accuracy = train_evaluator(
+        train_set, test_set, out, steps=args.steps, seed=args.seed,
+        device=resolve_device(args.device), progress=not args.quiet,
+    )  # fmt: skip
+    print(f"test accuracy {accuracy:.4f}; evaluator saved in {out}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    _, cfg = load_model(args.run)
+    data = args.data or cfg.data.name
+    record = evaluate_run(
+        args.run,
+        evaluator_dir=args.evaluator or Path("evaluators") / data,
+        metrics=tuple(m.strip() for m in args.metrics.split(",") if m.strip()),
+        data=data, data_dir=args.data_dir, split=args.split, n=args.n, seed=args.seed,
+        device=resolve_device(args.device), progress=not args.quiet,
+    )  # fmt: skip
+    print(format_table(record))
+    print(f"written to {Path(args.run) / 'eval.json'}")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vaegan", description="VAE/GAN (Larsen et al. 2016): train, sample, reconstruct."
@@ -158,6 +185,31 @@ def parser() -> argparse.ArgumentParser:
             c.add_argument("--pairs", type=int, default=8)
             c.add_argument("--steps", type=int, default=10, help="images per path, ends included")
             c.add_argument("--mode", choices=("linear", "spherical"), default="spherical")
+
+    e = sub.add_parser(
+        "train-evaluator", help="train the independent classifier that judges models"
+    )
+    e.add_argument("--data", choices=sorted(DATASETS), default="fashion-mnist")
+    e.add_argument("--data-dir")
+    e.add_argument("--out", type=Path, help="default: evaluators/DATA")
+    e.add_argument("--steps", type=int, default=2000)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default="auto")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=cmd_train_evaluator)
+
+    v = sub.add_parser("evaluate", help="metrics of a run against a data split (RUN/eval.json)")
+    v.add_argument("run", type=Path)
+    v.add_argument("--metrics", default=",".join(METRICS), help=f"any of {', '.join(METRICS)}")
+    v.add_argument("--data", choices=sorted(DATASETS), help="default: the run's data set")
+    v.add_argument("--data-dir")
+    v.add_argument("--split", default="test")
+    v.add_argument("--n", type=int, default=10_000)
+    v.add_argument("--evaluator", type=Path, help="default: evaluators/DATA")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--device", default="auto")
+    v.add_argument("--quiet", action="store_true")
+    v.set_defaults(func=cmd_evaluate)
     return p
 
 

@@ -1,0 +1,96 @@
+"""`vaegan evaluate`: metrics of a trained run against a data split, written to RUN/eval.json."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from vaegan.checkpoint import atomic_write_text, find_checkpoint, load_model
+from vaegan.data import load_dataset
+from vaegan.errors import VaeganError
+from vaegan.evaluator import load_evaluator
+from vaegan.images import to_model
+from vaegan.metrics import distribution_distances, extract_features, reconstruction_metrics
+
+METRICS = ("fd", "kid", "recon")
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def evaluate_run(
+    run: Path,
+    *,
+    evaluator_dir: Path,
+    metrics: tuple[str, ...] = METRICS,
+    data: str | None = None,
+    data_dir: str | None = None,
+    split: str = "test",
+    n: int = 10_000,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+) -> dict:
+    """Evaluate the run's model on the first n images of `split`; returns and saves the record."""
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise VaeganError(f"unknown metric '{unknown[0]}' (known: {', '.join(METRICS)})")
+    model, cfg = load_model(run, device)
+    dataset = load_dataset(data or cfg.data.name, data_dir or cfg.data.data_dir, split)
+    if n > len(dataset):
+        raise VaeganError(f"--n {n} exceeds the {len(dataset)} images of split '{split}'")
+    images = dataset.images[:n]
+    results: dict[str, float] = {}
+    record: dict = {"data": dataset.name, "split": split, "n": n, "seed": seed}
+
+    if "fd" in metrics or "kid" in metrics:
+        evaluator, info = load_evaluator(evaluator_dir, device)
+        if info["config"]["data"] != dataset.name:
+            raise VaeganError(
+                f"{evaluator_dir}: the evaluator was trained on '{info['config']['data']}', "
+                f"not on '{dataset.name}'"
+            )
+        batch = 500
+
+        def real_batches():
+            for i in range(0, n, batch):
+                yield to_model(torch.from_numpy(images[i : i + batch])).to(device)
+
+        g = torch.Generator(device=model.device).manual_seed(seed)
+
+        def fake_batches():
+            for i in range(0, n, batch):
+                yield model.sample(min(batch, n - i), generator=g)
+
+        real = extract_features(evaluator.features, real_batches(), n, "data features", progress)
+        fake = extract_features(evaluator.features, fake_batches(), n, "sample features", progress)
+        distances = distribution_distances(real, fake, seed=seed)
+        results |= {k: v for k, v in distances.items() if k.split("_")[0] in metrics}
+        record["feature_extractor"] = {
+            "path": str(evaluator_dir),
+            "sha256": file_sha256(Path(evaluator_dir) / "evaluator.safetensors"),
+            "test_accuracy": info["test_accuracy"],
+        }
+    if "recon" in metrics:
+        if model.enc is None:
+            raise VaeganError(f"{run}: a '{cfg.model.variant}' model has no encoder to reconstruct")
+        results |= reconstruction_metrics(model, images)
+
+    record["step"] = json.loads((find_checkpoint(run) / "trainer.json").read_text())["step"]
+    record["metrics"] = results
+    out = Path(run) / "eval.json"
+    atomic_write_text(out, json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def format_table(record: dict) -> str:
+    rows = [f"{'metric':10s} {'value':>12s}"]
+    rows += [f"{k:10s} {v:12.5g}" for k, v in record["metrics"].items()]
+    rows.append(
+        f"({record['n']} images of {record['data']}/{record['split']}, step {record['step']})"
+    )
+    return "\n".join(rows)

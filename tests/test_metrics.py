@@ -1,0 +1,114 @@
+"""Evaluation: feature-set distances, reconstruction metrics, the evaluator, the command."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_config, write_idx_dataset
+
+from vaegan.cli import main
+from vaegan.data import load_dataset
+from vaegan.errors import CheckpointError, VaeganError
+from vaegan.evaluator import load_evaluator, train_evaluator
+from vaegan.metrics import distribution_distances
+from vaegan.metrics.recon import pixel_metrics
+from vaegan.train import train
+
+
+def gaussian_features(n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 8, generator=g, dtype=torch.float64)
+
+
+def test_fd_is_zero_for_a_set_against_itself_and_grows_with_noise():
+    real = gaussian_features(400, 0)
+    noise = gaussian_features(400, 1)
+    fds = [distribution_distances(real, real + s * noise)["fd"] for s in (0.0, 0.2, 0.5, 1.0)]
+    assert abs(fds[0]) < 1e-8
+    assert fds == sorted(fds) and fds[-1] > 1.0
+
+
+def test_kid_is_near_zero_for_one_distribution_and_grows_with_noise():
+    real, other = gaussian_features(400, 0), gaussian_features(400, 2)
+    noise = gaussian_features(400, 1)
+    kids = [
+        distribution_distances(real, other + s * noise, kid_subset_size=200)["kid"]
+        for s in (0.0, 0.5, 1.0, 2.0)
+    ]
+    assert abs(kids[0]) < 0.01
+    assert kids == sorted(kids) and kids[-1] > 0.1
+
+
+def test_fd_matches_the_closed_form_for_shifted_gaussians():
+    real = gaussian_features(2000, 0)
+    shift = torch.zeros(8, dtype=torch.float64)
+    shift[0] = 3.0
+    # same covariance: FD = |mu1 - mu2|^2
+    assert distribution_distances(real, real + shift)["fd"] == pytest.approx(9.0, rel=1e-6)
+
+
+def test_pixel_metrics_by_hand():
+    x = torch.zeros(2, 1, 16, 16)
+    y = torch.full((2, 1, 16, 16), 0.1)
+    m = pixel_metrics(x, y)
+    assert m["mse"] == pytest.approx(0.01)
+    assert m["psnr"] == pytest.approx(20.0)  # 10 log10(1 / 0.01)
+    # constant images: SSIM's luminance term alone, (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1)
+    c1 = (0.01 * 1.0) ** 2
+    assert m["ssim"] == pytest.approx(c1 / (0.01 + c1), rel=1e-3)
+    same = pixel_metrics(y, y)
+    assert same["mse"] == 0 and math.isinf(same["psnr"]) and same["ssim"] == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def fixture_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    return write_idx_dataset(root / "data", n_train=256, n_test=64)
+
+
+def test_evaluator_learns_a_separable_fixture(fixture_data, tmp_path):
+    train_set = load_dataset("fashion-mnist", str(fixture_data), "train")
+    test_set = load_dataset("fashion-mnist", str(fixture_data), "test")
+    _, accuracy = train_evaluator(
+        train_set, test_set, tmp_path / "ev", steps=60, batch_size=32, progress=False
+    )
+    assert accuracy > 0.9  # one bright square per class: chance is 0.1
+    loaded, info = load_evaluator(tmp_path / "ev")
+    assert info["test_accuracy"] == accuracy
+    assert (loaded.predict(test_set.images) == test_set.labels).mean() == accuracy
+
+
+def test_missing_evaluator_names_the_command(tmp_path):
+    with pytest.raises(CheckpointError, match="vaegan train-evaluator"):
+        load_evaluator(tmp_path)
+
+
+def test_evaluate_command_writes_eval_json(fixture_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    train(tiny_config(fixture_data, steps=2), run, progress=False)
+    ev = tmp_path / "ev"
+    args = ["--data-dir", str(fixture_data), "--quiet", "--device", "cpu"]
+    assert main(["train-evaluator", "--out", str(ev), "--steps", "5", *args]) == 0
+    code = main(["evaluate", str(run), "--evaluator", str(ev), "--n", "40", *args])
+    assert code == 0, capsys.readouterr().err
+    record = json.loads((run / "eval.json").read_text())
+    assert set(record["metrics"]) == {"fd", "kid", "kid_std", "mse", "psnr", "ssim"}
+    assert record["n"] == 40 and record["split"] == "test" and record["step"] == 2
+    assert len(record["feature_extractor"]["sha256"]) == 64
+    assert all(np.isfinite(v) for v in record["metrics"].values())
+    assert "fd" in capsys.readouterr().out
+
+
+def test_evaluate_rejects_bad_requests(fixture_data, tmp_path):
+    from vaegan.evaluate import evaluate_run
+
+    run = tmp_path / "run"
+    train(tiny_config(fixture_data, "gan", steps=1), run, progress=False)
+    with pytest.raises(VaeganError, match="unknown metric 'is'"):
+        evaluate_run(run, evaluator_dir=tmp_path, metrics=("is",))
+    with pytest.raises(VaeganError, match="has no encoder"):
+        evaluate_run(run, evaluator_dir=tmp_path, metrics=("recon",), n=8)
+    with pytest.raises(VaeganError, match="--n 999 exceeds"):
+        evaluate_run(run, evaluator_dir=tmp_path, metrics=("recon",), n=999)
