@@ -112,3 +112,34 @@ def test_evaluate_rejects_bad_requests(fixture_data, tmp_path):
         evaluate_run(run, evaluator_dir=tmp_path, metrics=("recon",), n=8)
     with pytest.raises(VaeganError, match="--n 999 exceeds"):
         evaluate_run(run, evaluator_dir=tmp_path, metrics=("recon",), n=999)
+
+
+def test_compare_lists_differences_and_metrics(fixture_data, tmp_path, capsys):
+    for name, variant in (("a", "vaegan"), ("b", "vae")):
+        train(tiny_config(fixture_data, variant, steps=1), tmp_path / name, progress=False)
+    (tmp_path / "a" / "eval.json").write_text(json.dumps({"metrics": {"fd": 1.5}}))
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| run | model.variant | fd |"
+    assert lines[2].endswith("| vaegan | 1.5 |") and lines[3].endswith("| vae |  |")
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "run,model.variant,fd"
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path)]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+def test_eval_every_logs_sample_quality_during_training(fixture_data, tmp_path):
+    from dataclasses import replace
+
+    train_set = load_dataset("fashion-mnist", str(fixture_data), "train")
+    test_set = load_dataset("fashion-mnist", str(fixture_data), "test")
+    train_evaluator(train_set, test_set, tmp_path / "ev", steps=5, batch_size=16, progress=False)
+    cfg = tiny_config(fixture_data, steps=4)
+    cfg = replace(
+        cfg, train=replace(cfg.train, eval_every=2, eval_n=16, evaluator=str(tmp_path / "ev"))
+    )
+    train(cfg, tmp_path / "run", progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").open()]
+    scored = [line for line in lines if "fd" in line]
+    assert [line["step"] for line in scored] == [2, 4]
+    assert all(np.isfinite(line["fd"]) and "kid" in line for line in scored)

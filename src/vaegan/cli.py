@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from vaegan.checkpoint import load_model
+from vaegan.compare import format_comparison
 from vaegan.config import VARIANTS, DataConfig, ModelConfig, RunConfig, override
 from vaegan.data import DATASETS, load_dataset
 from vaegan.errors import VaeganError
@@ -33,6 +34,8 @@ TRAIN_FLAGS = {
     "device": ("train", "device"),
     "lr": ("optim", "lr"),
     "gamma": ("loss", "gamma"),
+    "eval_every": ("train", "eval_every"),
+    "evaluator": ("train", "evaluator"),
 }
 
 
@@ -42,7 +45,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     given = {flag: getattr(args, flag) for flag in TRAIN_FLAGS if getattr(args, flag) is not None}
     if args.resume:
         cfg = RunConfig.load(Path(args.out) / "config.json")
-        changed = sorted(set(given) - {"steps", "device"})
+        changed = sorted(set(given) - {"steps", "device", "eval_every", "evaluator"})
         if changed:
             raise VaeganError(
                 f"--resume continues {args.out} with its own config; drop --{changed[0]}"
@@ -135,6 +138,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(f"written to {Path(args.run) / 'eval.json'}")
 
 
+def cmd_compare(args: argparse.Namespace) -> None:
+    print(format_comparison(args.runs, args.format), end="")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vaegan", description="VAE/GAN (Larsen et al. 2016): train, sample, reconstruct."
@@ -157,6 +164,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float)
     t.add_argument("--gamma", type=float, help="weight of L_llike in Dec's loss")
     t.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    t.add_argument("--eval-every", type=int, help="log domain FD/KID of samples every N steps")
+    t.add_argument("--evaluator", help="evaluator folder (default: evaluators/DATA)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
@@ -210,6 +219,11 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--device", default="auto")
     v.add_argument("--quiet", action="store_true")
     v.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser("compare", help="config differences and metrics of several runs")
+    c.add_argument("runs", type=Path, nargs="+")
+    c.add_argument("--format", choices=("markdown", "csv"), default="markdown")
+    c.set_defaults(func=cmd_compare)
     return p
 
 

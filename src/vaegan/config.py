@@ -156,9 +156,23 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 1000
     grid_size: int = 64  # images in the sample and reconstruction grids
+    # Domain FD/KID of samples every `eval_every` steps (None: never), on `eval_n` test images,
+    # with the evaluator in `evaluator` (None: evaluators/<data name>).
+    eval_every: int | None = None
+    eval_n: int = 2000
+    evaluator: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every"):
+        if self.eval_every is not None and self.eval_every < 1:
+            raise ConfigError(f"train.eval_every must be >= 1, got {self.eval_every}")
+        for name in (
+            "steps",
+            "batch_size",
+            "log_every",
+            "sample_every",
+            "checkpoint_every",
+            "eval_n",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from vaegan.checkpoint import atomic_write_text, find_checkpoint, load_model
@@ -14,12 +15,62 @@ from vaegan.errors import VaeganError
 from vaegan.evaluator import load_evaluator
 from vaegan.images import to_model
 from vaegan.metrics import distribution_distances, extract_features, reconstruction_metrics
+from vaegan.models import VAEGAN
 
 METRICS = ("fd", "kid", "recon")
 
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+class SampleQuality:
+    """FD and KID of a model's samples against fixed real images, in evaluator features.
+
+    The real images' features are computed once, so that the same object can score a model
+    every few thousand training steps (`--eval-every`) as cheaply as possible.
+    """
+
+    def __init__(
+        self,
+        evaluator_dir: Path,
+        data_name: str,
+        images: np.ndarray,
+        *,
+        seed: int = 0,
+        batch_size: int = 500,
+        progress: bool = False,
+    ) -> None:
+        self.evaluator_dir = Path(evaluator_dir)
+        self.evaluator, self.info = load_evaluator(evaluator_dir)
+        trained_on = self.info["config"]["data"]
+        if trained_on != data_name:
+            raise VaeganError(
+                f"{evaluator_dir}: the evaluator was trained on '{trained_on}', not '{data_name}'"
+            )
+        self.n, self.seed, self.batch_size, self.progress = len(images), seed, batch_size, progress
+        batches = (
+            to_model(torch.from_numpy(images[i : i + batch_size]))
+            for i in range(0, self.n, batch_size)
+        )
+        self.real = extract_features(self.evaluator.features, batches, self.n, "data", progress)
+
+    def __call__(self, model: VAEGAN) -> dict[str, float]:
+        self.evaluator.to(model.device)
+        g = torch.Generator(device=model.device).manual_seed(self.seed)
+        batches = (
+            model.sample(min(self.batch_size, self.n - i), generator=g)
+            for i in range(0, self.n, self.batch_size)
+        )
+        fake = extract_features(self.evaluator.features, batches, self.n, "samples", self.progress)
+        return distribution_distances(self.real, fake, seed=self.seed)
+
+    def describe(self) -> dict:
+        return {
+            "path": str(self.evaluator_dir),
+            "sha256": file_sha256(self.evaluator_dir / "evaluator.safetensors"),
+            "test_accuracy": self.info["test_accuracy"],
+        }
 
 
 def evaluate_run(
@@ -48,33 +99,10 @@ def evaluate_run(
     record: dict = {"data": dataset.name, "split": split, "n": n, "seed": seed}
 
     if "fd" in metrics or "kid" in metrics:
-        evaluator, info = load_evaluator(evaluator_dir, device)
-        if info["config"]["data"] != dataset.name:
-            raise VaeganError(
-                f"{evaluator_dir}: the evaluator was trained on '{info['config']['data']}', "
-                f"not on '{dataset.name}'"
-            )
-        batch = 500
-
-        def real_batches():
-            for i in range(0, n, batch):
-                yield to_model(torch.from_numpy(images[i : i + batch])).to(device)
-
-        g = torch.Generator(device=model.device).manual_seed(seed)
-
-        def fake_batches():
-            for i in range(0, n, batch):
-                yield model.sample(min(batch, n - i), generator=g)
-
-        real = extract_features(evaluator.features, real_batches(), n, "data features", progress)
-        fake = extract_features(evaluator.features, fake_batches(), n, "sample features", progress)
-        distances = distribution_distances(real, fake, seed=seed)
+        quality = SampleQuality(evaluator_dir, dataset.name, images, seed=seed, progress=progress)
+        distances = quality(model)
         results |= {k: v for k, v in distances.items() if k.split("_")[0] in metrics}
-        record["feature_extractor"] = {
-            "path": str(evaluator_dir),
-            "sha256": file_sha256(Path(evaluator_dir) / "evaluator.safetensors"),
-            "test_accuracy": info["test_accuracy"],
-        }
+        record["feature_extractor"] = quality.describe()
     if "recon" in metrics:
         if model.enc is None:
             raise VaeganError(f"{run}: a '{cfg.model.variant}' model has no encoder to reconstruct")

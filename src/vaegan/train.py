@@ -23,6 +23,7 @@ from vaegan.config import OptimConfig, RunConfig
 from vaegan.data import load_dataset
 from vaegan.data.batches import Batches
 from vaegan.errors import ConfigError, TrainingDiverged, VaeganError
+from vaegan.evaluate import SampleQuality
 from vaegan.images import interleave_rows, save_images, to_model, to_uint8
 from vaegan.models import VAEGAN
 from vaegan.step import train_step
@@ -92,6 +93,10 @@ class Metrics:
             kept = [ln for ln in lines if json.loads(ln)["step"] <= resume_step]
             path.write_text("".join(ln + "\n" for ln in kept))
 
+    def write(self, line: dict[str, float]) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(line) + "\n")
+
     def add(self, stats: dict[str, torch.Tensor | float]) -> None:
         for key, value in stats.items():
             self.sums[key] = self.sums.get(key, 0.0) + value
@@ -104,8 +109,7 @@ class Metrics:
         means = {k: v / self.count for k, v in sums.items()}
         elapsed = time.perf_counter() - self.started
         line = {"step": step, "images_per_s": self.count * batch_size / elapsed, **means}
-        with self.path.open("a") as f:
-            f.write(json.dumps(line) + "\n")
+        self.write(line)
         self.sums, self.count, self.started = {}, 0, time.perf_counter()
         return line
 
@@ -180,6 +184,10 @@ def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool
     generator = torch.Generator(device=device)
     metrics = Metrics(run_dir / "metrics.jsonl", resume_step=start)
     grids = Grids(model, cfg, held_out, run_dir / "samples")
+    quality = None
+    if cfg.train.eval_every:
+        evaluator = cfg.train.evaluator or str(Path("evaluators") / cfg.data.name)
+        quality = SampleQuality(evaluator, cfg.data.name, held_out[: cfg.train.eval_n])
     nonfinite = torch.zeros((), dtype=torch.bool, device=device)
     last_saved = start
 
@@ -215,6 +223,8 @@ def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool
                     raise diverged(done)
             if done % cfg.train.sample_every == 0 or done == cfg.train.steps:
                 grids.write(done)
+            if quality is not None and done % cfg.train.eval_every == 0:
+                metrics.write({"step": done} | quality(model))
             if done % cfg.train.checkpoint_every == 0 or done == cfg.train.steps:
                 checkpoint(done)
             if stop.requested:
