@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import tiny_config, write_idx_dataset
+from safetensors.torch import load_file
 
 from vaegan.cli import main
 from vaegan.data import load_dataset
@@ -91,7 +92,8 @@ def test_evaluate_command_writes_eval_json(fixture_data, tmp_path, capsys):
     ev = tmp_path / "ev"
     args = ["--data-dir", str(fixture_data), "--quiet", "--device", "cpu"]
     assert main(["train-evaluator", "--out", str(ev), "--steps", "5", *args]) == 0
-    code = main(["evaluate", str(run), "--evaluator", str(ev), "--n", "40", *args])
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    code = main(["evaluate", str(run), "--evaluator", str(ev), "--n", "40", *cache, *args])
     assert code == 0, capsys.readouterr().err
     record = json.loads((run / "eval.json").read_text())
     assert set(record["metrics"]) == {"fd", "kd", "kd_std", "mse", "psnr", "ssim"}
@@ -153,3 +155,28 @@ def test_evaluate_inception_fid_and_kid_on_a_handful_of_images(fixture_data, tmp
     record = evaluate_run(run, evaluator_dir=tmp_path, metrics=("fid", "kid"), n=6, progress=False)
     assert set(record["metrics"]) == {"fid", "kid", "kid_std"}
     assert record["metrics"]["fid"] > 0 and len(record["inception_features"]["sha256"]) == 64
+
+
+def test_feature_cache_hits_misses_and_rebuilds(tmp_path):
+    from vaegan.metrics.cache import cached_features
+
+    images = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4, 1)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return torch.full((2, 3), float(len(calls)))
+
+    first = cached_features(tmp_path, "ext-a", images, compute)
+    again = cached_features(tmp_path, "ext-a", images, compute)
+    assert len(calls) == 1 and torch.equal(first, again)
+    cached_features(tmp_path, "ext-b", images, compute)  # another extractor: a miss
+    cached_features(tmp_path, "ext-a", images[::-1].copy(), compute)  # other images: a miss
+    assert len(calls) == 3
+    (file,) = [
+        f for f in (tmp_path / "features").iterdir() if torch.equal(load_file(f)["features"], first)
+    ]
+    file.write_bytes(file.read_bytes()[:20])  # truncated: recomputed, not trusted
+    rebuilt = cached_features(tmp_path, "ext-a", images, compute)
+    assert len(calls) == 4 and rebuilt[0, 0] == 4.0
+    assert cached_features(None, "ext-a", images, compute)[0, 0] == 5.0  # no cache dir

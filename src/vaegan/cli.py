@@ -18,6 +18,7 @@ from vaegan.evaluate import METRICS, evaluate_run, format_table
 from vaegan.evaluator import train_evaluator
 from vaegan.images import interleave_rows, save_images, to_model, to_uint8
 from vaegan.latent import interpolate
+from vaegan.metrics.cache import default_cache_dir
 from vaegan.train import resolve_device, train
 
 # Flags of `train` that set one config field each: flag -> (section, field).
@@ -133,6 +134,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         metrics=tuple(m.strip() for m in args.metrics.split(",") if m.strip()),
         data=data, data_dir=args.data_dir, split=args.split, n=args.n, seed=args.seed,
         device=resolve_device(args.device), progress=not args.quiet,
+        cache_dir=None if args.no_cache else args.cache_dir or default_cache_dir(),
     )  # fmt: skip
     print(format_table(record))
     print(f"written to {Path(args.run) / 'eval.json'}")
@@ -220,6 +222,8 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--n", type=int, default=10_000)
     v.add_argument("--evaluator", type=Path, help="default: evaluators/DATA")
     v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--cache-dir", type=Path, help="data-feature cache (default ~/.cache/vaegan)")
+    v.add_argument("--no-cache", action="store_true", help="recompute the data features")
     v.add_argument("--device", default="auto")
     v.add_argument("--quiet", action="store_true")
     v.set_defaults(func=cmd_evaluate)

@@ -16,6 +16,7 @@ from vaegan.errors import VaeganError
 from vaegan.evaluator import load_evaluator
 from vaegan.images import to_model
 from vaegan.metrics import distribution_distances, extract_features, reconstruction_metrics
+from vaegan.metrics.cache import cached_features
 from vaegan.metrics.inception import WEIGHTS, WEIGHTS_SHA256, InceptionFeatures
 from vaegan.models import VAEGAN
 
@@ -43,14 +44,19 @@ class SampleQuality:
         batch_size: int = 500,
         device: torch.device | str = "cpu",
         progress: bool = False,
+        cache_dir: Path | None = None,
     ) -> None:
         self.extractor = extractor.to(device).eval()
         self.n, self.seed, self.batch_size, self.progress = len(images), seed, batch_size, progress
-        batches = (
-            to_model(torch.from_numpy(images[i : i + batch_size])).to(device)
-            for i in range(0, self.n, batch_size)
-        )
-        self.real = extract_features(self.extractor, batches, self.n, "data", progress)
+
+        def real_features() -> torch.Tensor:
+            batches = (
+                to_model(torch.from_numpy(images[i : i + batch_size])).to(device)
+                for i in range(0, self.n, batch_size)
+            )
+            return extract_features(self.extractor, batches, self.n, "data", progress)
+
+        self.real = cached_features(cache_dir, extractor.identity, images, real_features)
 
     def __call__(self, model: VAEGAN) -> dict[str, float]:
         """{"fd", "kid", "kid_std"} between the features of n samples and of the real images."""
@@ -80,6 +86,7 @@ class EvaluatorFeatures(nn.Module):
             "sha256": file_sha256(Path(evaluator_dir) / "evaluator.safetensors"),
             "test_accuracy": info["test_accuracy"],
         }
+        self.identity = f"evaluator:{self.record['sha256']}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.evaluator.features(x)
@@ -108,6 +115,7 @@ def evaluate_run(
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    cache_dir: Path | None = None,
 ) -> dict:
     """Evaluate the run's model on the first n images of `split`; returns and saves the record."""
     unknown = sorted(set(metrics) - set(METRICS))
@@ -121,7 +129,7 @@ def evaluate_run(
     results: dict[str, float] = {}
     record: dict = {"data": dataset.name, "split": split, "n": n, "seed": seed}
 
-    options = {"seed": seed, "device": model.device, "progress": progress}
+    options = {"seed": seed, "device": model.device, "progress": progress, "cache_dir": cache_dir}
     if "fd" in metrics:
         quality = domain_quality(evaluator_dir, dataset.name, images, **options)
         results |= domain_names(quality(model))

@@ -67,6 +67,7 @@ class InceptionFeatures(nn.Module):
     """Images (B, C, H, W) in [-1, 1], C = 1 or 3 -> Inception pool features (B, 2048)."""
 
     num_features = 2048
+    identity = f"inception:{WEIGHTS_SHA256}:tf-bilinear-{SIZE}"  # the feature-cache key
 
     def __init__(self, weights: Path | None = None) -> None:
         super().__init__()

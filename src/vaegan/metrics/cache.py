@@ -1,0 +1,49 @@
+"""Features of real images, cached on disk: computed once per (extractor, images), then reloaded.
+
+The key hashes the extractor's identity (its weights' SHA-256 and preprocessing) and the images'
+bytes, so any change to either misses the cache. A file that cannot be read back whole, or holds the
+wrong number of rows, is recomputed and replaced, never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from vaegan.checkpoint import publish_permissions
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vaegan"
+
+
+def cached_features(
+    cache_dir: Path | None, extractor_id: str, images: np.ndarray, compute: Callable[[], Tensor]
+) -> Tensor:
+    """`compute()` for these images and this extractor, or its cached result."""
+    if cache_dir is None:
+        return compute()
+    digest = hashlib.sha256(f"{extractor_id}|{images.shape}|{images.dtype}|".encode())
+    digest.update(np.ascontiguousarray(images).data)
+    file = Path(cache_dir) / "features" / f"{digest.hexdigest()}.safetensors"
+    if file.is_file():
+        try:
+            features = load_file(file)["features"]
+            if len(features) == len(images):
+                return features
+        except (SafetensorError, OSError, KeyError):
+            pass  # corrupt or partial: recompute below
+    features = compute()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_suffix(f".tmp{os.getpid()}")
+    save_file({"features": features.contiguous()}, tmp)
+    publish_permissions(tmp)
+    tmp.replace(file)
+    return features
