@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaegan.checkpoint import load_model
+from vaegan.checkpoint import find_checkpoint, load_model
 from vaegan.compare import format_comparison
 from vaegan.config import VARIANTS, DataConfig, ModelConfig, RunConfig, override
 from vaegan.data import DATASETS, load_dataset
@@ -126,8 +126,7 @@ def cmd_train_evaluator(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    _, cfg = load_model(args.run)
-    data = args.data or cfg.data.name
+    data = args.data or RunConfig.load(find_checkpoint(args.run) / "config.json").data.name
     record = evaluate_run(
         args.run,
         evaluator_dir=args.evaluator or Path("evaluators") / data,

@@ -122,6 +122,8 @@ def evaluate_run(
     if unknown:
         raise VaeganError(f"unknown metric '{unknown[0]}' (known: {', '.join(METRICS)})")
     model, cfg = load_model(run, device)
+    if "recon" in metrics and model.enc is None:
+        raise VaeganError(f"{run}: a '{cfg.model.variant}' model has no encoder to reconstruct")
     dataset = load_dataset(data or cfg.data.name, data_dir or cfg.data.data_dir, split)
     if n > len(dataset):
         raise VaeganError(f"--n {n} exceeds the {len(dataset)} images of split '{split}'")
@@ -142,8 +144,6 @@ def evaluate_run(
         results |= {"kid": d["kid"], "kid_std": d["kid_std"]} if "kid" in metrics else {}
         record["inception_features"] = {"file": WEIGHTS, "sha256": WEIGHTS_SHA256}
     if "recon" in metrics:
-        if model.enc is None:
-            raise VaeganError(f"{run}: a '{cfg.model.variant}' model has no encoder to reconstruct")
         results |= reconstruction_metrics(model, images)
 
     record["step"] = json.loads((find_checkpoint(run) / "trainer.json").read_text())["step"]
