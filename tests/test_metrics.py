@@ -113,7 +113,7 @@ def test_evaluate_rejects_bad_requests(fixture_data, tmp_path):
     with pytest.raises(VaeganError, match="has no encoder"):
         evaluate_run(run, evaluator_dir=tmp_path, metrics=("recon",), n=8)
     with pytest.raises(VaeganError, match="--n 999 exceeds"):
-        evaluate_run(run, evaluator_dir=tmp_path, metrics=("recon",), n=999)
+        evaluate_run(run, evaluator_dir=tmp_path, metrics=("fd",), n=999)
 
 
 def test_compare_lists_differences_and_metrics(fixture_data, tmp_path, capsys):
