@@ -38,7 +38,7 @@ def main() -> None:
     elif args.evaluator:
         extractor = load_evaluator(args.evaluator, device)[0]
     else:
-        cfg = EvaluatorConfig("fashion-mnist", 32, 1, tuple(str(i) for i in range(10)))
+        cfg = EvaluatorConfig("fashion-mnist", 32, 1, "classes", tuple(str(i) for i in range(10)))
         extractor = Evaluator(cfg).to(device).eval()
     extract = extractor if args.extractor == "inception" else extractor.features
     images = torch.rand(args.batch_size, 1, 32, 32, device=device) * 2 - 1

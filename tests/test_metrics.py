@@ -77,8 +77,44 @@ def test_evaluator_learns_a_separable_fixture(fixture_data, tmp_path):
     )
     assert accuracy > 0.9  # one bright square per class: chance is 0.1
     loaded, info = load_evaluator(tmp_path / "ev")
-    assert info["test_accuracy"] == accuracy
+    assert info["test_score"] == accuracy and info["test_metric"] == "accuracy"
     assert (loaded.predict(test_set.images) == test_set.labels).mean() == accuracy
+
+
+def attribute_fixture(n: int, seed: int):
+    """Images with a bright square in one of four places; binary attributes say which half it is
+    in, a real-valued one is its brightness."""
+    from vaegan.data import Dataset
+
+    rng = np.random.default_rng(seed)
+    where = rng.integers(0, 4, n)
+    brightness = rng.uniform(100, 255, n)
+    images = rng.integers(0, 30, (n, 16, 16, 1)).astype(np.uint8)
+    for i, (w, b) in enumerate(zip(where, brightness, strict=True)):
+        r, c = divmod(int(w), 2)
+        images[i, 2 + 8 * r : 6 + 8 * r, 2 + 8 * c : 6 + 8 * c] = int(b)
+    binary = np.stack([where // 2, where % 2], axis=1).astype(np.float32)  # bottom, right
+    real = ((brightness - 175) / 40)[:, None].astype(np.float32)
+
+    def dataset(attributes, names, kind):
+        return Dataset("fixture", images, attributes=attributes, attribute_names=names,
+                       attribute_kind=kind)  # fmt: skip
+
+    return dataset(binary, ("Bottom", "Right"), "binary"), dataset(real, ("Bright",), "real")
+
+
+def test_evaluator_learns_binary_and_real_attributes(tmp_path):
+    train_binary, train_real = attribute_fixture(512, 0)
+    test_binary, test_real = attribute_fixture(128, 1)
+    kw = {"steps": 150, "batch_size": 32, "progress": False}
+    model, accuracy = train_evaluator(train_binary, test_binary, tmp_path / "b", **kw)
+    assert model.cfg.target == "binary" and accuracy > 0.9  # chance: 0.5
+    assert model.predict(test_binary.images).shape == (128, 2)
+    model, mse = train_evaluator(train_real, test_real, tmp_path / "r", **kw)
+    baseline = float(np.var(test_real.attributes))  # predicting the mean
+    assert model.cfg.target == "real" and mse < 0.5 * baseline
+    loaded, info = load_evaluator(tmp_path / "r")
+    assert info["test_metric"] == "mse" and loaded.cfg.names == ("Bright",)
 
 
 def test_missing_evaluator_names_the_command(tmp_path):

@@ -15,7 +15,7 @@ from vaegan.config import VARIANTS, DataConfig, ModelConfig, RunConfig, override
 from vaegan.data import DATASETS, load_dataset
 from vaegan.errors import VaeganError
 from vaegan.evaluate import METRICS, evaluate_run, format_table
-from vaegan.evaluator import train_evaluator
+from vaegan.evaluator import SCORE, train_evaluator
 from vaegan.images import interleave_rows, save_images, to_model, to_uint8
 from vaegan.latent import interpolate
 from vaegan.metrics.cache import default_cache_dir
@@ -118,11 +118,11 @@ def cmd_train_evaluator(args: argparse.Namespace) -> None:
     train_set = load_dataset(args.data, args.data_dir, "train")
     test_set = load_dataset(args.data, args.data_dir, "test")
     out = args.out or Path("evaluators") / args.data
-    _, accuracy = train_evaluator(
-        train_set, test_set, out, steps=args.steps, seed=args.seed,
+    model, score = train_evaluator(
+        train_set, test_set, out, target=args.target, steps=args.steps, seed=args.seed,
         device=resolve_device(args.device), progress=not args.quiet,
     )  # fmt: skip
-    print(f"test accuracy {accuracy:.4f}; evaluator saved in {out}")
+    print(f"test {SCORE[model.cfg.target]} {score:.4f}; evaluator saved in {out}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -202,6 +202,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--data", choices=sorted(DATASETS), default="fashion-mnist")
     e.add_argument("--data-dir")
     e.add_argument("--out", type=Path, help="default: evaluators/DATA")
+    e.add_argument("--target", choices=("classes", "binary", "real"), help="default: labels if any")
     e.add_argument("--steps", type=int, default=2000)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="auto")

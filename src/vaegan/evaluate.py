@@ -84,7 +84,8 @@ class EvaluatorFeatures(nn.Module):
         self.record = {
             "path": str(evaluator_dir),
             "sha256": file_sha256(Path(evaluator_dir) / "evaluator.safetensors"),
-            "test_accuracy": info["test_accuracy"],
+            "test_metric": info["test_metric"],
+            "test_score": info["test_score"],
         }
         self.identity = f"evaluator:{self.record['sha256']}"
 

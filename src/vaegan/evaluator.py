@@ -1,8 +1,9 @@
-"""An independent judge: a small CNN trained on a data set's class labels.
+"""An independent judge: a small CNN trained on a data set's labels or attributes.
 
 It shares no weights and no code path with the generative models it judges (it imports neither
 models.py nor step.py). Its penultimate layer gives the features of the domain Frechet distance
-("FD"), and its predictions judge class-conditional edits and samples.
+("FD"); its predictions judge samples and edits: class ids (cross-entropy), binary attributes (BCE,
+CelebA) or real-valued attributes (regression, LFW: PAPER.md §5.3's attribute regressor).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -23,13 +25,18 @@ from vaegan.data import Dataset
 from vaegan.errors import CheckpointError, DataError
 from vaegan.images import to_model
 
+Target = Literal["classes", "binary", "real"]
+# What the test score of each target is.
+SCORE = {"classes": "accuracy", "binary": "mean attribute accuracy", "real": "mse"}
+
 
 @dataclass(frozen=True)
 class EvaluatorConfig:
     data: str
     image_size: int
     channels: int
-    class_names: tuple[str, ...]
+    target: Target
+    names: tuple[str, ...]  # class names, or attribute names
     width: int = 16  # channels of the first block; doubled per block
     steps: int = 2000
     batch_size: int = 128
@@ -40,7 +47,7 @@ class EvaluatorConfig:
 class Evaluator(nn.Module):
     """Three blocks of two 3x3 convs + BN + ReLU and a 2x2 max-pool, global mean, linear head.
 
-    x (B, C, H, W) in [-1, 1] -> features (B, 4 * width) and logits (B, classes).
+    x (B, C, H, W) in [-1, 1] -> features (B, 4 * width) and outputs (B, len(names)).
     """
 
     def __init__(self, cfg: EvaluatorConfig) -> None:
@@ -59,7 +66,7 @@ class Evaluator(nn.Module):
             layers.append(nn.MaxPool2d(2))
         self.body = nn.Sequential(*layers)
         self.num_features = c_in
-        self.head = nn.Linear(c_in, len(cfg.class_names))
+        self.head = nn.Linear(c_in, len(cfg.names))
 
     def features(self, x: Tensor) -> Tensor:
         return self.body(x).mean(dim=(2, 3))
@@ -67,18 +74,55 @@ class Evaluator(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
 
+    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        if self.cfg.target == "classes":
+            return F.cross_entropy(outputs, targets)
+        if self.cfg.target == "binary":
+            return F.binary_cross_entropy_with_logits(outputs, targets)
+        return F.mse_loss(outputs, targets)
+
     @torch.inference_mode()
     def predict(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-        """Class ids of uint8 (N, H, W, C) images."""
+        """Of uint8 (N, H, W, C) images: class ids (N,), or 0/1 or real attributes (N, A)."""
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
-        out = [
-            self(to_model(torch.from_numpy(images[i : i + batch_size]).to(device))).argmax(1).cpu()
-            for i in range(0, len(images), batch_size)
-        ]
+        out = []
+        for i in range(0, len(images), batch_size):
+            y = self(to_model(torch.from_numpy(images[i : i + batch_size]).to(device)))
+            if self.cfg.target == "classes":
+                y = y.argmax(1)
+            elif self.cfg.target == "binary":
+                y = (y > 0).float()
+            out.append(y.cpu())
         self.train(was_training)
         return torch.cat(out).numpy()
+
+    def score(self, images: np.ndarray, targets: np.ndarray) -> float:
+        """Accuracy (classes), mean per-attribute accuracy (binary) or MSE (real)."""
+        predicted = self.predict(images)
+        if self.cfg.target == "real":
+            return float(np.mean((predicted - targets) ** 2))
+        return float(np.mean(predicted == targets))
+
+
+def targets_of(data: Dataset, target: Target) -> np.ndarray:
+    if target == "classes":
+        if data.labels is None:
+            raise DataError(f"data set '{data.name}' has no class labels")
+        return data.labels
+    if data.attributes is None or data.attribute_kind != target:
+        raise DataError(f"data set '{data.name}' has no {target} attributes")
+    return data.attributes.astype(np.float32)
+
+
+def default_target(data: Dataset) -> Target:
+    """Class labels where there are any, else the data set's attributes."""
+    if data.labels is not None and data.class_names:
+        return "classes"
+    if data.attributes is not None and data.attribute_kind is not None:
+        return data.attribute_kind
+    raise DataError(f"data set '{data.name}' has neither labels nor attributes to learn")
 
 
 def train_evaluator(
@@ -86,20 +130,22 @@ def train_evaluator(
     test_set: Dataset,
     out: Path,
     *,
+    target: Target | None = None,
     steps: int = 2000,
     batch_size: int = 128,
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = True,
 ) -> tuple[Evaluator, float]:
-    """Train on `train_set`'s labels, report accuracy on `test_set`, save to `out`."""
-    if train_set.labels is None or not train_set.class_names:
-        raise DataError(f"data set '{train_set.name}' has no class labels to train an evaluator on")
+    """Train on `train_set`'s labels or attributes, score on `test_set` (SCORE), save to `out`."""
+    target = target or default_target(train_set)
+    names = train_set.class_names if target == "classes" else train_set.attribute_names
     cfg = EvaluatorConfig(
         data=train_set.name,
         image_size=train_set.image_size,
         channels=train_set.channels,
-        class_names=train_set.class_names,
+        target=target,
+        names=names,
         steps=steps,
         batch_size=batch_size,
         seed=seed,
@@ -109,21 +155,21 @@ def train_evaluator(
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
     images = torch.from_numpy(train_set.images).to(device)
-    labels = torch.from_numpy(train_set.labels).to(device)
+    targets = torch.from_numpy(targets_of(train_set, target)).to(device)
     g = torch.Generator(device="cpu").manual_seed(seed)
     for _ in tqdm(range(steps), disable=not progress, desc="evaluator", unit="step"):
         index = torch.randint(len(images), (batch_size,), generator=g).to(device)
-        loss = F.cross_entropy(model(to_model(images[index])), labels[index])
+        loss = model.loss(model(to_model(images[index])), targets[index])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-    accuracy = float((model.predict(test_set.images) == test_set.labels).mean())
-    save_evaluator(model, accuracy, out)
-    return model.eval(), accuracy
+    score = model.score(test_set.images, targets_of(test_set, target))
+    save_evaluator(model, score, out)
+    return model.eval(), score
 
 
-def save_evaluator(model: Evaluator, accuracy: float, out: Path) -> None:
+def save_evaluator(model: Evaluator, score: float, out: Path) -> None:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
@@ -131,7 +177,11 @@ def save_evaluator(model: Evaluator, accuracy: float, out: Path) -> None:
     save_file(state, tmp)
     publish_permissions(tmp)
     tmp.replace(out / "evaluator.safetensors")
-    info = {"config": asdict(model.cfg), "test_accuracy": accuracy}
+    info = {
+        "config": asdict(model.cfg),
+        "test_metric": SCORE[model.cfg.target],
+        "test_score": score,
+    }
     atomic_write_text(out / "evaluator.json", json.dumps(info, indent=2) + "\n")
 
 
@@ -146,7 +196,7 @@ def load_evaluator(path: Path, device: torch.device | str = "cpu") -> tuple[Eval
     try:
         info = json.loads(info_file.read_text())
         raw = dict(info["config"])
-        raw["class_names"] = tuple(raw["class_names"])
+        raw["names"] = tuple(raw["names"])
         cfg = EvaluatorConfig(**raw)
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise CheckpointError(f"{info_file}: not an evaluator record ({err})") from None

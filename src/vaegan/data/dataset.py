@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class Dataset:
-    """Images as one uint8 array (N, H, W, C), held in memory, and optional class ids (N,)."""
+    """Images as one uint8 array (N, H, W, C), held in memory, with optional annotations.
+
+    labels: class ids (N,), named by `class_names`.
+    attributes: float32 (N, A), named by `attribute_names`; "binary" ones are 0/1 (CelebA's -1/1
+    mapped to 0/1), "real" ones are scores (LFW).
+    """
 
     name: str
     images: np.ndarray
     labels: np.ndarray | None = None
     class_names: tuple[str, ...] = ()
+    attributes: np.ndarray | None = None
+    attribute_names: tuple[str, ...] = ()
+    attribute_kind: Literal["binary", "real"] | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim != 4:
@@ -22,6 +31,11 @@ class Dataset:
                              f"{self.images.shape}")  # fmt: skip
         if self.labels is not None and len(self.labels) != len(self.images):
             raise ValueError("labels and images differ in length")
+        if self.attributes is not None:
+            if self.attributes.shape != (len(self.images), len(self.attribute_names)):
+                raise ValueError("attributes must be (N, len(attribute_names))")
+            if self.attribute_kind not in ("binary", "real"):
+                raise ValueError("attribute_kind must be 'binary' or 'real' with attributes")
 
     def __len__(self) -> int:
         return len(self.images)
