@@ -58,6 +58,9 @@ def test_errors_are_one_clear_line(run, tmp_path, capsys):
 def test_train_resume_rejects_changed_config(run, capsys):
     assert main(["train", "--out", str(run), "--resume", "--width", "2"]) == 2
     assert "drop --width" in capsys.readouterr().err
+    config = str(run / "config.json")
+    assert main(["train", "--out", str(run), "--resume", "--config", config]) == 2
+    assert "drop --config" in capsys.readouterr().err
 
 
 def test_train_with_config_file_and_flags(tmp_path):

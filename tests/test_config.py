@@ -31,6 +31,11 @@ def test_partial_file_keeps_defaults(tmp_path):
         ({"model": {"image_size": 48}}, "power of two"),
         ({"optim": {"adam_betas": [0.5]}}, "'optim.adam_betas' must be a list of 2"),
         ({"model": 3}, "'model' must be an object"),
+        ({"optim": {"lr": -1.0}}, "optim.lr must be positive"),
+        ({"optim": {"rmsprop_alpha": 1.0}}, "optim.rmsprop_alpha must lie in (0, 1)"),
+        ({"loss": {"margin": -0.1}}, "loss.margin must be >= 0"),
+        ({"loss": {"gamma": -1.0}}, "loss.gamma must be >= 0"),
+        ({"train": {"grid_size": 0}}, "train.grid_size must be >= 1"),
     ],
 )
 def test_bad_config_names_file_and_problem(tmp_path, raw, message):
@@ -54,3 +59,12 @@ def test_float_fields_accept_integers(tmp_path):
     cfg = RunConfig.from_dict({"model": {"width": 1}, "loss": {"margin": None}})
     assert cfg.model.width == 1.0 and isinstance(cfg.model.width, float)
     assert cfg.loss.margin is None
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_rejected(tmp_path, constant):
+    path = tmp_path / "bad.json"
+    path.write_text(f'{{"optim": {{"lr": {constant}}}}}')
+    with pytest.raises(ConfigError, match=f"{constant} is not a valid value") as err:
+        RunConfig.load(path)
+    assert str(path) in str(err.value)

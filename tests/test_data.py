@@ -60,6 +60,16 @@ def test_truncated_gzip_stream(idx_dir):
     assert str(path) in str(err.value)
 
 
+def test_corrupt_gzip_stream(idx_dir):
+    path = idx_dir / "train-images-idx3-ubyte.gz"
+    raw = bytearray(path.read_bytes())
+    raw[200:260] = bytes(60)  # damage the deflate data, keep the header
+    path.write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="cannot read") as err:
+        load_dataset("fashion-mnist", str(idx_dir), "train")
+    assert str(path) in str(err.value)
+
+
 def test_wrong_magic(idx_dir):
     path = idx_dir / "train-labels-idx1-ubyte.gz"
     raw = bytearray(gzip.decompress(path.read_bytes()))

@@ -3,13 +3,7 @@ import math
 import pytest
 import torch
 
-from vaegan.losses import (
-    discriminator_loss,
-    equilibrium_costs,
-    gaussian_nll,
-    generator_loss,
-    kl_prior,
-)
+from vaegan.losses import discriminator_loss, gan_costs, gaussian_nll, generator_loss, kl_prior
 
 
 def test_kl_prior_by_hand():
@@ -37,7 +31,7 @@ def test_gaussian_nll_sums_over_elements_and_averages_over_batch():
 def test_discriminator_loss_weights_real_and_fake():
     logit_real = torch.tensor([0.0, 0.0])  # -log(1/2) = log 2 each
     logit_fake = torch.tensor([math.log(3.0)] * 4)  # D = 3/4, -log(1/4) = log 4
-    loss = discriminator_loss(logit_real, logit_fake, real_weight=0.66)
+    loss = discriminator_loss(*gan_costs(logit_real, logit_fake), real_weight=0.66)
     assert loss.item() == pytest.approx(0.66 * math.log(2) + 0.34 * math.log(4))
 
 
@@ -50,6 +44,6 @@ def test_generator_loss_saturating_and_not():
     assert non == pytest.approx(-(math.log(0.5) + math.log(0.75)) / 2)
 
 
-def test_equilibrium_costs_are_unweighted_means():
-    real, fake = equilibrium_costs(torch.tensor([0.0, 0.0]), torch.tensor([0.0]))
+def test_gan_costs_are_unweighted_means():
+    real, fake = gan_costs(torch.tensor([0.0, 0.0]), torch.tensor([0.0]))
     assert real.item() == pytest.approx(math.log(2)) and fake.item() == pytest.approx(math.log(2))

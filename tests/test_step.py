@@ -29,6 +29,15 @@ def step_gradients(model, x, cfg=DEFAULTS, seed=2):
     return gradients(model, out.losses, list(out.losses))
 
 
+def reference_dis_loss(logits, real_weight):
+    """Weighted BCE with torch's own function: real images first, then the fakes."""
+    real, fake = logits[:B], logits[B:]
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    return real_weight * bce(real, torch.ones_like(real)) + (1 - real_weight) * bce(
+        fake, torch.zeros_like(fake)
+    )
+
+
 def reference_gradients(model, x, cfg=DEFAULTS, seed=2):
     """Each network's gradient the way most ports get it: detach inputs, freeze other nets.
 
@@ -75,7 +84,7 @@ def reference_gradients(model, x, cfg=DEFAULTS, seed=2):
                 x_p = x_p.detach()
             _, logits = model.dis(torch.cat([x, x_p]))
             if name == "dis":
-                loss = discriminator_loss(logits[:B], logits[B:], cfg.real_weight)
+                loss = reference_dis_loss(logits, cfg.real_weight)
             else:
                 loss = generator_loss(logits[B:], B, saturating=saturating)
         else:
@@ -86,7 +95,7 @@ def reference_gradients(model, x, cfg=DEFAULTS, seed=2):
             if name == "enc":
                 loss = kl_prior(mu, logvar) + l_llike
             elif name == "dis":
-                loss = discriminator_loss(logits[:B], logits[B:], cfg.real_weight)
+                loss = reference_dis_loss(logits, cfg.real_weight)
             elif variant == "vae_disl":
                 loss = l_llike
             else:
@@ -181,6 +190,21 @@ def test_gated_network_does_not_move():
     assert not all(
         torch.equal(a, b) for a, b in zip(dec_before, model.dec.parameters(), strict=True)
     )
+
+
+def test_dec_skipped_when_dis_is_too_weak_while_enc_steps():
+    model, x = tiny_model("vaegan"), batch()
+    optimizers = make_optimizers(model, OptimConfig())
+    # equilibrium far below any cost: every cost is "too high" -> Dec skipped (and Dis updated)
+    cfg = LossConfig(equilibrium=1e-3, margin=1e-4)
+    before = {name: [p.clone() for p in net.parameters()] for name, net in model.networks().items()}
+    stats = train_step(model, optimizers, x, cfg, torch.Generator().manual_seed(0))
+    assert (stats["updated_dec"], stats["updated_dis"], stats["updated_enc"]) == (0.0, 1.0, 1.0)
+    for name, net in model.networks().items():
+        moved = not all(
+            torch.equal(a, b) for a, b in zip(before[name], net.parameters(), strict=True)
+        )
+        assert moved == (name != "dec"), name
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -18,7 +18,7 @@ import vaegan
 import vaegan.train
 from vaegan.checkpoint import find_checkpoint, load_model
 from vaegan.config import RunConfig
-from vaegan.errors import CheckpointError, TrainingDiverged, VaeganError
+from vaegan.errors import CheckpointError, ConfigError, TrainingDiverged, VaeganError
 from vaegan.train import train
 
 
@@ -151,8 +151,61 @@ def test_ctrl_c_saves_and_resumes(tmp_path, idx_dir):
     step = json.loads((run / "checkpoint/trainer.json").read_text())["step"]
     assert step >= 1
     # and the run continues from there
+    resume = [sys.executable, "-m", "vaegan", "train", "--out", str(run), "--resume"]
     more = subprocess.run(
-        [*cmd, "--resume", "--steps", str(step + 2), "--quiet"], capture_output=True, text=True
+        [*resume, "--steps", str(step + 2), "--quiet"], capture_output=True, text=True
     )
     assert more.returncode == 0, more.stderr
     assert json.loads((run / "checkpoint/trainer.json").read_text())["step"] == step + 2
+
+
+def test_weights_that_blew_up_are_never_checkpointed(tmp_path, idx_dir, monkeypatch):
+    cfg = tiny_config(idx_dir, steps=4)
+    cfg = replace(cfg, train=replace(cfg.train, checkpoint_every=2, log_every=4))
+    real_step, calls = vaegan.train.train_step, []
+
+    def step_then_blow_up(model, *args, **kwargs):  # step 2's update leaves inf weights
+        stats = real_step(model, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2:
+            with torch.no_grad():
+                model.dec.body[0].weight.fill_(float("inf"))
+        return stats
+
+    monkeypatch.setattr(vaegan.train, "train_step", step_then_blow_up)
+    with pytest.raises(TrainingDiverged, match="no checkpoint was written"):
+        train(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run/checkpoint").exists()
+
+
+def test_resume_survives_a_cut_metrics_line_and_a_crash_between_renames(tmp_path, idx_dir):
+    cfg = tiny_config(idx_dir, steps=2)
+    run = tmp_path / "run"
+    train(cfg, run, progress=False)
+    with (run / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 3, "l_pri')  # the process died mid-write
+    (run / "checkpoint").rename(run / "checkpoint.old")  # ... or between the two renames
+    more = replace(cfg, train=replace(cfg.train, steps=3))
+    train(more, run, resume=True, progress=False)
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").open()]
+    assert steps == [1, 2, 3]
+    assert json.loads((run / "checkpoint/trainer.json").read_text())["step"] == 3
+    assert not (run / "checkpoint.old").exists()
+
+
+def test_resume_refuses_to_go_back(tmp_path, idx_dir):
+    cfg = tiny_config(idx_dir, steps=3)
+    train(cfg, tmp_path / "run", progress=False)
+    fewer = replace(cfg, train=replace(cfg.train, steps=2))
+    with pytest.raises(VaeganError, match="checkpoint is at step 3; --steps 2 would go back"):
+        train(fewer, tmp_path / "run", resume=True, progress=False)
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda:0"])
+def test_unknown_or_missing_device(name, tmp_path, idx_dir):
+    from vaegan.train import resolve_device
+
+    if name == "cuda:0" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match=f"'{name}'"):
+        resolve_device(name)

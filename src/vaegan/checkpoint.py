@@ -140,23 +140,46 @@ def load_weights(module: nn.Module, file: Path) -> None:
     module.load_state_dict(tensors)
 
 
+def read_json(file: Path) -> dict:
+    """A JSON object from `file`, or one CheckpointError naming the file and the problem."""
+    try:
+        data = json.loads(Path(file).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{file}: cannot read ({err})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{file}: expected a JSON object")
+    return data
+
+
+def checkpoint_step(ckpt: Path) -> int:
+    """The step a checkpoint folder was taken after."""
+    trainer = read_json(ckpt / "trainer.json")
+    if not isinstance(trainer.get("step"), int):
+        raise CheckpointError(f"{ckpt / 'trainer.json'}: no integer 'step'")
+    return trainer["step"]
+
+
 def load_trainer_state(ckpt: Path, optimizers: dict[str, torch.optim.Optimizer]) -> int:
     """Restore optimizer states in place; return the step the checkpoint was taken after."""
-    try:
-        trainer = json.loads((ckpt / "trainer.json").read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{ckpt / 'trainer.json'}: cannot read ({err})") from None
+    trainer = read_json(ckpt / "trainer.json")
     tensors = _read_safetensors(ckpt / "trainer.safetensors")
     for name, opt in optimizers.items():
-        if name not in trainer["optimizers"]:
+        if name not in trainer.get("optimizers", {}):
             raise CheckpointError(f"{ckpt / 'trainer.json'}: no optimizer state for '{name}'")
         state: dict[int, dict[str, Any]] = {}
         for key, value in tensors.items():
-            net, index, field = key.split(".", 2)
-            if net == name:
-                state.setdefault(int(index), {})[field] = value
-        opt.load_state_dict({"state": state, "param_groups": trainer["optimizers"][name]})
-    return int(trainer["step"])
+            parts = key.split(".", 2)
+            if len(parts) != 3 or not parts[1].isdigit():
+                raise CheckpointError(f"{ckpt / 'trainer.safetensors'}: unexpected tensor '{key}'")
+            if parts[0] == name:
+                state.setdefault(int(parts[1]), {})[parts[2]] = value
+        try:
+            opt.load_state_dict({"state": state, "param_groups": trainer["optimizers"][name]})
+        except (ValueError, KeyError, TypeError) as err:
+            raise CheckpointError(
+                f"{ckpt}: optimizer state of '{name}' does not fit ({err})"
+            ) from None
+    return checkpoint_step(ckpt)
 
 
 def _flatten_optimizer(name: str, opt: torch.optim.Optimizer) -> tuple[dict, list]:

@@ -45,6 +45,8 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     cfg = RunConfig.load(args.config) if args.config else default_config(args.data)
     given = {flag: getattr(args, flag) for flag in TRAIN_FLAGS if getattr(args, flag) is not None}
     if args.resume:
+        if args.config:
+            raise VaeganError("--resume continues a run with its own config; drop --config")
         cfg = RunConfig.load(Path(args.out) / "config.json")
         changed = sorted(set(given) - {"steps", "device", "eval_every", "evaluator"})
         if changed:

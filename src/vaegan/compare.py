@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vaegan.checkpoint import read_json
 from vaegan.config import RunConfig
 from vaegan.errors import VaeganError
 
@@ -32,7 +33,7 @@ def comparison_rows(runs: list[Path]) -> tuple[list[str], list[dict[str, Any]]]:
             raise VaeganError(f"{run}: not a run directory (no config.json)")
         configs.append(flatten(RunConfig.load(config_file).to_dict()))
         eval_file = Path(run) / "eval.json"
-        metrics.append(json.loads(eval_file.read_text())["metrics"] if eval_file.is_file() else {})
+        metrics.append(read_json(eval_file).get("metrics", {}) if eval_file.is_file() else {})
     keys = list(configs[0])
     differing = [k for k in keys if len({json.dumps(c[k]) for c in configs}) > 1]
     metric_names = list(dict.fromkeys(name for m in metrics for name in m))

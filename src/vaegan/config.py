@@ -40,8 +40,8 @@ class ModelConfig:
             )
         if self.channels not in (1, 3):
             raise ConfigError(f"model.channels must be 1 or 3, got {self.channels}")
-        if self.z_dim < 1 or self.width <= 0:
-            raise ConfigError("model.z_dim and model.width must be positive")
+        _require(self.z_dim >= 1, f"model.z_dim must be >= 1, got {self.z_dim}")
+        _require(0 < self.width < math.inf, f"model.width must be positive, got {self.width}")
         n_convs = self.n_stages + 1
         if not -n_convs <= self.feature_conv < n_convs:
             raise ConfigError(
@@ -123,10 +123,14 @@ class LossConfig:
     pixel_sigma: float = 1.0
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.real_weight < 1.0:
-            raise ConfigError(f"loss.real_weight must lie in (0, 1), got {self.real_weight}")
-        if self.gamma < 0 or self.pixel_sigma <= 0 or self.feature_sigma <= 0:
-            raise ConfigError("loss.gamma must be >= 0 and loss.*_sigma > 0")
+        w = self.real_weight
+        _require(0 < w < 1, f"loss.real_weight must lie in (0, 1), got {w}")
+        _require(0 <= self.gamma < math.inf, f"loss.gamma must be >= 0, got {self.gamma}")
+        for name in ("feature_sigma", "pixel_sigma", "equilibrium"):
+            value = getattr(self, name)
+            _require(0 < value < math.inf, f"loss.{name} must be positive, got {value}")
+        m = self.margin
+        _require(m is None or 0 <= m < math.inf, f"loss.margin must be >= 0 or null, got {m}")
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,15 @@ class OptimConfig:
     weight_decay: float = 1e-5
     rmsprop_alpha: float = 0.9  # deeppy's RMSProp decay (UNVERIFIED in PAPER.md)
     adam_betas: tuple[float, float] = (0.5, 0.999)
+
+    def __post_init__(self) -> None:
+        _require(0 < self.lr < math.inf, f"optim.lr must be positive, got {self.lr}")
+        wd, alpha, betas = self.weight_decay, self.rmsprop_alpha, self.adam_betas
+        _require(0 <= wd < math.inf, f"optim.weight_decay must be >= 0, got {wd}")
+        _require(0 < alpha < 1, f"optim.rmsprop_alpha must lie in (0, 1), got {alpha}")
+        _require(
+            all(0 <= b < 1 for b in betas), f"optim.adam_betas must lie in [0, 1), got {betas}"
+        )
 
 
 @dataclass(frozen=True)
@@ -172,6 +185,7 @@ class TrainConfig:
             "sample_every",
             "checkpoint_every",
             "eval_n",
+            "grid_size",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
@@ -203,10 +217,21 @@ class RunConfig:
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
         try:
-            raw = json.loads(path.read_text())
+            raw = json.loads(path.read_text(), parse_constant=_reject_constant)
         except json.JSONDecodeError as err:
             raise ConfigError(f"{path}: not valid JSON ({err})") from None
+        except ValueError as err:  # NaN / Infinity, which JSON does not have
+            raise ConfigError(f"{path}: {err}") from None
         return cls.from_dict(raw, source=str(path))
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a valid value (JSON has no NaN or Infinity)")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
 
 
 def override(config: Any, **changes: Any) -> Any:

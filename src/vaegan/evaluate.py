@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vaegan.checkpoint import atomic_write_text, find_checkpoint, load_model
+from vaegan.checkpoint import atomic_write_text, checkpoint_step, find_checkpoint, load_model
 from vaegan.data import load_dataset
 from vaegan.errors import VaeganError
 from vaegan.evaluator import load_evaluator
@@ -147,7 +147,7 @@ def evaluate_run(
     if "recon" in metrics:
         results |= reconstruction_metrics(model, images)
 
-    record["step"] = json.loads((find_checkpoint(run) / "trainer.json").read_text())["step"]
+    record["step"] = checkpoint_step(find_checkpoint(run))
     record["metrics"] = results
     out = Path(run) / "eval.json"
     atomic_write_text(out, json.dumps(record, indent=2) + "\n")

@@ -27,17 +27,24 @@ def gaussian_nll(x_tilde: Tensor, x: Tensor, sigma: float = 1.0) -> Tensor:
     return 0.5 * ((x - x_tilde) / sigma).square().flatten(1).sum(dim=1).mean()
 
 
-def discriminator_loss(logit_real: Tensor, logit_fake: Tensor, real_weight: float) -> Tensor:
-    """Dis's side of L_GAN (eqs. 5 and 8), minimised: -[log D(x) + log(1 - D(x_fake))].
+def gan_costs(logit_real: Tensor, logit_fake: Tensor) -> tuple[Tensor, Tensor]:
+    """(mean -log D(x), mean -log(1 - D(x_fake))): the two halves of Dis's BCE (eqs. 5 and 8).
 
-    logit_real: (B,); logit_fake: (F,), here the F = 2B images Dec(Enc(x)) and Dec(z_p).
+    logit_real: (B,); logit_fake: (F,), here the F = 2B images Dec(Enc(x)) and Dec(z_p). Their
+    detached values are also the code's real and fake costs for the equilibrium gating. Computed on
+    logits: exact where the code adds 1e-3 inside the log.
+    """
+    return F.softplus(-logit_real).mean(), F.softplus(logit_fake).mean()
+
+
+def discriminator_loss(cost_real: Tensor, cost_fake: Tensor, real_weight: float) -> Tensor:
+    """Dis's side of L_GAN, minimised: -[log D(x) + log(1 - D(x_fake))], from `gan_costs`.
+
     The code weights real images by `real_weight` and shares 1 - real_weight among the fakes
     (0.66 vs 0.17 each for F = 2B, trap 11); with the batch-size reduction that is a weighted
-    mean of the two halves. Computed on logits: exact where the code adds 1e-3 inside the log.
+    mean of the two halves.
     """
-    loss_real = F.softplus(-logit_real).mean()  # -log sigmoid(l)
-    loss_fake = F.softplus(logit_fake).mean()  # -log(1 - sigmoid(l))
-    return real_weight * loss_real + (1 - real_weight) * loss_fake
+    return real_weight * cost_real + (1 - real_weight) * cost_fake
 
 
 def generator_loss(logit_fake: Tensor, batch_size: int, *, saturating: bool = True) -> Tensor:
@@ -49,8 +56,3 @@ def generator_loss(logit_fake: Tensor, batch_size: int, *, saturating: bool = Tr
     """
     per_fake = -F.softplus(logit_fake) if saturating else F.softplus(-logit_fake)
     return per_fake.sum() / batch_size
-
-
-def equilibrium_costs(logit_real: Tensor, logit_fake: Tensor) -> tuple[Tensor, Tensor]:
-    """(mean -log D(x), mean -log(1 - D(x_fake))): the code's real and fake costs for gating."""
-    return (F.softplus(-logit_real).mean().detach(), F.softplus(logit_fake).mean().detach())

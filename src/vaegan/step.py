@@ -22,7 +22,7 @@ from torch import Tensor
 from vaegan.config import LossConfig
 from vaegan.losses import (
     discriminator_loss,
-    equilibrium_costs,
+    gan_costs,
     gaussian_nll,
     generator_loss,
     kl_prior,
@@ -54,15 +54,17 @@ def forward(
     stats: dict[str, Tensor] = {}
 
     def prior_sample() -> Tensor:
-        return torch.randn(batch, model.cfg.z_dim, generator=generator, device=x.device)
+        shape = (batch, model.cfg.z_dim)
+        return torch.randn(shape, generator=generator, device=x.device, dtype=x.dtype)
 
     if variant == "gan":
         # Plain GAN (eq. 5): Dec(Z_p) is the only fake.
         x_p = model.dec(prior_sample())
         _, logits = model.dis(torch.cat([x, x_p]))  # one Dis pass over [X; X_p] (2B)
         logit_real, logit_fake = logits[:batch], logits[batch:]
-        stats["cost_real"], stats["cost_fake"] = equilibrium_costs(logit_real, logit_fake)
-        l_dis = discriminator_loss(logit_real, logit_fake, cfg.real_weight)
+        cost_real, cost_fake = gan_costs(logit_real, logit_fake)
+        l_dis = discriminator_loss(cost_real, cost_fake, cfg.real_weight)
+        stats |= {"cost_real": cost_real.detach(), "cost_fake": cost_fake.detach()}
         l_adv = generator_loss(logit_fake, batch, saturating=saturating)
         stats |= {"l_dis": l_dis.detach(), "l_adv": l_adv.detach()}
         return Forward(losses={"dec": l_adv, "dis": l_dis}, stats=stats)
@@ -94,8 +96,9 @@ def forward(
 
     # L_GAN with three terms (trap 6): X is real; X_tilde and X_p are fake.
     logit_real, logit_fake = logits[:batch], logits[batch:]
-    stats["cost_real"], stats["cost_fake"] = equilibrium_costs(logit_real, logit_fake)
-    l_dis = discriminator_loss(logit_real, logit_fake, cfg.real_weight)
+    cost_real, cost_fake = gan_costs(logit_real, logit_fake)
+    l_dis = discriminator_loss(cost_real, cost_fake, cfg.real_weight)
+    stats |= {"cost_real": cost_real.detach(), "cost_fake": cost_fake.detach()}
     l_adv = generator_loss(logit_fake, batch, saturating=saturating)
     stats |= {"l_llike": l_llike.detach(), "l_dis": l_dis.detach(), "l_adv": l_adv.detach()}
 

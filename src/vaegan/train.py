@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import threading
 import time
@@ -14,6 +15,8 @@ from tqdm.auto import tqdm
 
 from vaegan.checkpoint import (
     CHECKPOINT_DIR,
+    atomic_write_text,
+    checkpoint_step,
     find_checkpoint,
     load_trainer_state,
     load_weights,
@@ -36,9 +39,17 @@ def resolve_device(name: str) -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device '{name}' requested but CUDA is not available")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device '{name}' (auto, cpu, cuda, cuda:N or mps)") from None
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }
+    if not available.get(device.type, False):
+        raise ConfigError(f"device '{name}' requested but it is not available here")
     return device
 
 
@@ -80,6 +91,14 @@ class StopRequest:
             signal.signal(signal.SIGINT, self._previous)
 
 
+def _step_of(line: str) -> float:
+    """Step of a metrics.jsonl line; a line cut short by a crash counts as past any step."""
+    try:
+        return json.loads(line)["step"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return math.inf
+
+
 class Metrics:
     """Sums per-step scalars on the device; one host sync per logging interval."""
 
@@ -89,9 +108,8 @@ class Metrics:
         self.count = 0
         self.started = time.perf_counter()
         if path.exists():  # drop lines logged after the checkpoint we resume from
-            lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-            kept = [ln for ln in lines if json.loads(ln)["step"] <= resume_step]
-            path.write_text("".join(ln + "\n" for ln in kept))
+            kept = [ln for ln in path.read_text().splitlines() if _step_of(ln) <= resume_step]
+            atomic_write_text(path, "".join(ln + "\n" for ln in kept))
 
     def write(self, line: dict[str, float]) -> None:
         with self.path.open("a") as f:
@@ -148,7 +166,12 @@ class Grids:
 def prepare_run_dir(cfg: RunConfig, run_dir: Path, resume: bool) -> None:
     """Fresh run: refuse to overwrite a checkpoint. Both: write the resolved config."""
     if resume:
-        find_checkpoint(run_dir)  # clear error if there is nothing to resume
+        done = checkpoint_step(find_checkpoint(run_dir))
+        if cfg.train.steps < done:
+            raise VaeganError(
+                f"{run_dir}: its checkpoint is at step {done}; --steps {cfg.train.steps} would "
+                "go back (training never undoes steps)"
+            )
     elif (run_dir / CHECKPOINT_DIR).exists() or (run_dir / f"{CHECKPOINT_DIR}.old").exists():
         raise VaeganError(
             f"{run_dir}: already holds a checkpoint; pass --resume to continue it, "
@@ -190,17 +213,25 @@ def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool
         images = held_out[: cfg.train.eval_n]
         quality = domain_quality(evaluator, cfg.data.name, images, device=device)
     nonfinite = torch.zeros((), dtype=torch.bool, device=device)
-    last_saved = start
+    last_saved = start if resume else None  # step of the newest checkpoint on disk
 
     def diverged(at: int) -> TrainingDiverged:
+        kept = f"the last good checkpoint (step {last_saved}) is intact" if last_saved else (
+            "no checkpoint was written")  # fmt: skip
         return TrainingDiverged(
-            f"{run_dir}: a loss became NaN or inf between step {last_saved} and {at}; "
-            f"the last good checkpoint (step {last_saved}) is intact. Try a lower --lr."
+            f"{run_dir}: a loss or weight became NaN or inf between step {last_saved or start} "
+            f"and {at}; {kept}. Try a lower --lr."
         )
+
+    def finite_so_far() -> bool:
+        """Losses of every step so far, and the weights as they are now: one host sync."""
+        state = [t.float() for t in model.state_dict().values()]
+        weights_ok = torch.stack([torch.isfinite(t).all() for t in state]).all()
+        return bool(weights_ok & ~nonfinite)
 
     def checkpoint(at: int) -> None:
         nonlocal last_saved
-        if nonfinite.item():
+        if not finite_so_far():
             raise diverged(at)
         save_checkpoint(run_dir, model, optimizers, cfg, at)
         last_saved = at
@@ -220,7 +251,7 @@ def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool
                 line = metrics.flush(done, cfg.train.batch_size)
                 shown = {k: v for k, v in line.items() if k.startswith("l_")}
                 bar.set_postfix(img_s=f"{line['images_per_s']:.0f}", **shown)
-                if not all(np.isfinite(v) for v in line.values()):
+                if not all(np.isfinite(v) for v in shown.values()):
                     raise diverged(done)
             if done % cfg.train.sample_every == 0 or done == cfg.train.steps:
                 grids.write(done)
@@ -228,8 +259,9 @@ def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool
                 metrics.write({"step": done} | domain_names(quality(model)))
             if done % cfg.train.checkpoint_every == 0 or done == cfg.train.steps:
                 checkpoint(done)
-            if stop.requested:
-                checkpoint(done)
+            if stop.requested and done < cfg.train.steps:
+                if last_saved != done:
+                    checkpoint(done)
                 bar.close()
                 raise KeyboardInterrupt(f"stopped at step {done}; resume with --resume")
     bar.close()

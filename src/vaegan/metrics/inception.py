@@ -83,7 +83,9 @@ class InceptionFeatures(nn.Module):
                 f"Inception features need (B, 1 or 3, H, W) images, got {tuple(x.shape)}"
             )
         x = x.float().expand(-1, 3, -1, -1)  # grey images repeated to 3 channels
-        pixels = (x + 1) * 127.5  # the uint8 scale, 0..255
+        # Quantised to the uint8 levels, as FID pipelines do for both sets: real images arrive as
+        # exact levels, and samples must not differ from them by that alone.
+        pixels = ((x + 1) * 127.5).round().clamp(0, 255)
         if pixels.shape[-2:] != (SIZE, SIZE):
             pixels = resize_tf_bilinear(pixels, SIZE)
         pixels = pixels.contiguous(memory_format=torch.channels_last)
