@@ -55,8 +55,8 @@ def main() -> None:
         rates.append(args.n / (time.perf_counter() - start))
     print(
         f"{args.extractor} features of 32x32x1 images, batch {args.batch_size}, "
-        f"{device}, {torch.get_num_threads()} threads: {statistics.median(rates):.0f} images/s "
-        f"(min {min(rates):.0f}, max {max(rates):.0f})"
+        f"{device}, {torch.get_num_threads()} threads: {statistics.median(rates):.1f} images/s "
+        f"(min {min(rates):.1f}, max {max(rates):.1f})"
     )
 
 

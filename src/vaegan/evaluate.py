@@ -17,7 +17,12 @@ from vaegan.evaluator import load_evaluator
 from vaegan.images import to_model
 from vaegan.metrics import distribution_distances, extract_features, reconstruction_metrics
 from vaegan.metrics.cache import cached_features
-from vaegan.metrics.inception import WEIGHTS, WEIGHTS_SHA256, InceptionFeatures
+from vaegan.metrics.inception import (
+    WEIGHTS,
+    WEIGHTS_SHA256,
+    InceptionFeatures,
+    batch_size_for,
+)
 from vaegan.models import VAEGAN
 
 # Metric groups: domain FD (and its kernel distance "kd"), Inception FID, Inception KID, recon.
@@ -139,7 +144,8 @@ def evaluate_run(
         record["domain_features"] = quality.extractor.record
     if "fid" in metrics or "kid" in metrics:
         inception = InceptionFeatures()
-        quality = SampleQuality(inception, images, batch_size=100, **options)
+        batch_size = batch_size_for(model.device)
+        quality = SampleQuality(inception, images, batch_size=batch_size, **options)
         d = quality(model)
         results |= {"fid": d["fd"]} if "fid" in metrics else {}
         results |= {"kid": d["kid"], "kid_std": d["kid_std"]} if "kid" in metrics else {}

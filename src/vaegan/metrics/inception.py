@@ -50,6 +50,11 @@ def inception_weights() -> Path:
     return path
 
 
+def batch_size_for(device: torch.device) -> int:
+    """On the CPU small batches stay in cache: 7.4-7.9 images/s at 4-8 vs 5.4 at 100 (2 cores)."""
+    return 8 if device.type == "cpu" else 200
+
+
 def resize_tf_bilinear(x: Tensor, size: int) -> Tensor:
     """Bilinear resize sampling input point i * in / out for output i (TF1 legacy, no centres)."""
     n, c, h, w = x.shape
