@@ -11,6 +11,7 @@ moment leaves one complete checkpoint behind.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -40,6 +41,22 @@ def _umask() -> int:
 def publish_permissions(path: Path, directory: bool = False) -> None:
     """Give a temp file/folder (created 0600/0700) the permissions a plain open() would."""
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """safetensors file written beside `path` and renamed over it, with plain file permissions."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
+        publish_permissions(tmp)  # safetensors creates 0600 files
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_text(path: Path, text: str) -> None:

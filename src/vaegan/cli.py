@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 
 from vaegan.checkpoint import find_checkpoint, load_model
 from vaegan.compare import format_comparison
-from vaegan.config import VARIANTS, DataConfig, ModelConfig, RunConfig, override
+from vaegan.config import VARIANTS, DataConfig, ModelConfig, RunConfig
 from vaegan.data import DATASETS, load_dataset
 from vaegan.errors import VaeganError
 from vaegan.evaluate import METRICS, evaluate_run, format_table
@@ -58,7 +59,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
             f: given[flag] for flag, (s, f) in TRAIN_FLAGS.items() if s == section and flag in given
         }
         if fields:
-            cfg = override(cfg, **{section: override(getattr(cfg, section), **fields)})
+            cfg = replace(cfg, **{section: replace(getattr(cfg, section), **fields)})
     return cfg
 
 

@@ -234,11 +234,6 @@ def _require(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-def override(config: Any, **changes: Any) -> Any:
-    """`dataclasses.replace` that ignores `None` values (unset CLI flags)."""
-    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
-
-
 def _build(cls: type, raw: Any, source: str, prefix: str) -> Any:
     if not isinstance(raw, dict):
         where = prefix.rstrip(".") or "config"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -10,7 +9,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from vaegan.checkpoint import atomic_write_text, checkpoint_step, find_checkpoint, load_model
+from vaegan.checkpoint import (
+    atomic_write_text,
+    checkpoint_step,
+    file_sha256,
+    find_checkpoint,
+    load_model,
+)
 from vaegan.data import load_dataset
 from vaegan.errors import VaeganError
 from vaegan.evaluator import load_evaluator
@@ -27,10 +32,6 @@ from vaegan.models import VAEGAN
 
 # Metric groups: domain FD (and its kernel distance "kd"), Inception FID, Inception KID, recon.
 METRICS = ("fd", "fid", "kid", "recon")
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 class SampleQuality:

@@ -16,11 +16,10 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from vaegan.checkpoint import atomic_write_text, load_weights, publish_permissions
+from vaegan.checkpoint import atomic_save_tensors, atomic_write_text, load_weights
 from vaegan.data import Dataset
 from vaegan.errors import CheckpointError, DataError
 from vaegan.images import to_model
@@ -172,11 +171,8 @@ def train_evaluator(
 def save_evaluator(model: Evaluator, score: float, out: Path) -> None:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    tmp = out / ".evaluator.safetensors.tmp"
-    save_file(state, tmp)
-    publish_permissions(tmp)
-    tmp.replace(out / "evaluator.safetensors")
+    state = {k: v.detach() for k, v in model.state_dict().items()}
+    atomic_save_tensors(state, out / "evaluator.safetensors")
     info = {
         "config": asdict(model.cfg),
         "test_metric": SCORE[model.cfg.target],

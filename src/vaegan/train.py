@@ -148,19 +148,13 @@ class Grids:
         self.x = to_model(torch.from_numpy(held_out[: n // 2]))
         self.ncol = int(np.ceil(np.sqrt(n)))
 
-    def write(self, step: int) -> list[Path]:
-        paths = [
-            save_images(
-                to_uint8(self.model.decode(self.z)), self.out / f"samples_{step:06d}.png", self.ncol
-            )
-        ]
+    def write(self, step: int) -> None:
+        samples = to_uint8(self.model.decode(self.z))
+        save_images(samples, self.out / f"samples_{step:06d}.png", self.ncol)
         if self.model.enc is not None:
             recon = to_uint8(self.model.reconstruct(self.x))
             pairs = interleave_rows(to_uint8(self.x), recon, self.ncol)
-            paths.append(
-                save_images(pairs, self.out / f"reconstructions_{step:06d}.png", self.ncol)
-            )
-        return paths
+            save_images(pairs, self.out / f"reconstructions_{step:06d}.png", self.ncol)
 
 
 def prepare_run_dir(cfg: RunConfig, run_dir: Path, resume: bool) -> None:

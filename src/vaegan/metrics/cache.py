@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import Tensor
 
-from vaegan.checkpoint import publish_permissions
+from vaegan.checkpoint import atomic_save_tensors
 
 
 def default_cache_dir() -> Path:
@@ -42,8 +42,5 @@ def cached_features(
             pass  # corrupt or partial: recompute below
     features = compute()
     file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix(f".tmp{os.getpid()}")
-    save_file({"features": features.contiguous()}, tmp)
-    publish_permissions(tmp)
-    tmp.replace(file)
+    atomic_save_tensors({"features": features}, file)
     return features

