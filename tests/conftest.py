@@ -17,6 +17,18 @@ from vaegan.config import DataConfig, LossConfig, ModelConfig, RunConfig, TrainC
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Data and feature caches go to a temporary folder, never the user's ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(session_cache))
+    return session_cache / "vaegan"
+
+
 def idx_bytes(array: np.ndarray) -> bytes:
     """An IDX file of unsigned bytes: magic 0x0000 08 <ndim>, big-endian dims, data."""
     header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)

@@ -107,6 +107,20 @@ def test_batches_are_a_function_of_the_step():
         Batches(images, 11, seed=0, device=torch.device("cpu"))
 
 
+def test_flip_mirrors_a_seeded_half_of_each_batch():
+    images = np.random.default_rng(0).integers(0, 255, (64, 4, 4, 1)).astype(np.uint8)
+    cpu = torch.device("cpu")
+    plain = Batches(images, 32, seed=3, device=cpu)
+    flipped = Batches(images, 32, seed=3, device=cpu, flip=True)
+    x, y = plain(5), flipped(5)
+    same = (x == y).flatten(1).all(1)
+    mirrored = (x.flip(3) == y).flatten(1).all(1)
+    assert bool((same | mirrored).all())  # each image is itself or its mirror image
+    assert 6 <= int((mirrored & ~same).sum()) <= 26  # about half are mirrored
+    assert torch.equal(y, Batches(images, 32, seed=3, device=cpu, flip=True)(5))  # resumable
+    assert not torch.equal(flipped(6), flipped(6).flip(3))
+
+
 REAL_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 

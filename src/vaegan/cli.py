@@ -13,13 +13,14 @@ import torch
 from vaegan.checkpoint import find_checkpoint, load_model
 from vaegan.compare import format_comparison
 from vaegan.config import VARIANTS, DataConfig, ModelConfig, RunConfig
-from vaegan.data import DATASETS, load_dataset
+from vaegan.data import DATASETS, LoadOptions, describe, load_dataset, load_run_data
+from vaegan.data.cache import default_cache_dir
+from vaegan.data.download import SOURCES, download
 from vaegan.errors import VaeganError
 from vaegan.evaluate import METRICS, evaluate_run, format_table
 from vaegan.evaluator import SCORE, train_evaluator
 from vaegan.images import interleave_rows, save_images, to_model, to_uint8
 from vaegan.latent import interpolate
-from vaegan.metrics.cache import default_cache_dir
 from vaegan.train import resolve_device, train
 
 # Flags of `train` that set one config field each: flag -> (section, field).
@@ -30,6 +31,12 @@ TRAIN_FLAGS = {
     "image_size": ("model", "image_size"),
     "data": ("data", "name"),
     "data_dir": ("data", "data_dir"),
+    "split": ("data", "split"),
+    "crop": ("data", "crop"),
+    "resize": ("data", "resize"),
+    "flip": ("data", "flip"),
+    "skip_bad_images": ("data", "skip_bad_images"),
+    "split_seed": ("data", "split_seed"),
     "steps": ("train", "steps"),
     "batch_size": ("train", "batch_size"),
     "seed": ("train", "seed"),
@@ -49,7 +56,8 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         if args.config:
             raise VaeganError("--resume continues a run with its own config; drop --config")
         cfg = RunConfig.load(Path(args.out) / "config.json")
-        changed = sorted(set(given) - {"steps", "device", "eval_every", "evaluator"})
+        # The data may have moved; everything else that defines the run stays as it was.
+        changed = sorted(set(given) - {"steps", "device", "eval_every", "evaluator", "data_dir"})
         if changed:
             raise VaeganError(
                 f"--resume continues {args.out} with its own config; drop --{changed[0]}"
@@ -73,7 +81,9 @@ def default_config(data: str | None) -> RunConfig:
 
 def cmd_train(args: argparse.Namespace) -> None:
     cfg = build_config(args)
-    ckpt = train(cfg, Path(args.out), resume=args.resume, progress=not args.quiet)
+    ckpt = train(
+        cfg, Path(args.out), resume=args.resume, progress=not args.quiet, cache_dir=args.cache_dir
+    )
     print(f"{'checkpoint:':17s}{ckpt}")
     print(f"{'metrics:':17s}{Path(args.out) / 'metrics.jsonl'}")
     for kind in ("samples", "reconstructions"):
@@ -91,7 +101,9 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 def held_out_images(args: argparse.Namespace, cfg: RunConfig, n: int) -> np.ndarray:
     """The first n images of the chosen split (by default the run's own data set)."""
-    data = load_dataset(args.data or cfg.data.name, args.data_dir or cfg.data.data_dir, args.split)
+    data = load_run_data(
+        cfg, args.split, data=args.data, data_dir=args.data_dir, cache_dir=args.cache_dir
+    )
     if n > len(data):
         raise VaeganError(f"{n} images requested, but split '{args.split}' has {len(data)}")
     return data.images[:n]
@@ -118,8 +130,15 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 
 
 def cmd_train_evaluator(args: argparse.Namespace) -> None:
-    train_set = load_dataset(args.data, args.data_dir, "train")
-    test_set = load_dataset(args.data, args.data_dir, "test")
+    spec = DATASETS[args.data]
+    options = LoadOptions(
+        image_size=args.image_size or spec.image_size, channels=spec.channels, crop=args.crop
+    )
+    train_set, test_set = (
+        load_dataset(args.data, args.data_dir, split, options, cache_dir=args.cache_dir,
+                     progress=not args.quiet)
+        for split in ("train", "test")
+    )  # fmt: skip
     out = args.out or Path("evaluators") / args.data
     model, score = train_evaluator(
         train_set, test_set, out, target=args.target, steps=args.steps, seed=args.seed,
@@ -142,8 +161,48 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(f"written to {Path(args.run) / 'eval.json'}")
 
 
+def cmd_data_info(args: argparse.Namespace) -> None:
+    spec = DATASETS[args.name]
+    options = LoadOptions(
+        image_size=args.image_size or spec.image_size, channels=spec.channels, crop=args.crop,
+        skip_bad_images=args.skip_bad_images,
+    )  # fmt: skip
+    splits = {
+        split: load_dataset(args.name, args.data_dir, split, options, cache_dir=args.cache_dir,
+                            progress=not args.quiet)
+        for split in spec.splits
+    }  # fmt: skip
+    print(describe(args.name, splits))
+    first = next(iter(splits.values()))
+    preview = args.preview or Path(f"{args.name}-preview.png")
+    print(f"preview:   {save_images(first.images[:64], preview, ncol=8)}")
+
+
+def cmd_data_download(args: argparse.Namespace) -> None:
+    for path in download(args.name, Path(args.to), mirror=args.mirror, progress=not args.quiet):
+        print(path)
+
+
 def cmd_compare(args: argparse.Namespace) -> None:
     print(format_comparison(args.runs, args.format), end="")
+
+
+CROPS = ("auto", "center", "none")
+
+
+def add_preprocessing_flags(p: argparse.ArgumentParser, defaults: bool = False) -> None:
+    """--crop and --skip-bad-images; `train` leaves them None so a --config file's values hold."""
+    p.add_argument("--crop", choices=CROPS, default="auto" if defaults else None,
+                   help="auto: the data set's own (CelebA 148x148 at (40, 15), LFW centre "
+                   "150x150, folders centre square)")  # fmt: skip
+    p.add_argument("--skip-bad-images", action="store_const", const=True,
+                   default=False if defaults else None,
+                   help="leave out (and list) images that cannot be decoded")  # fmt: skip
+
+
+def add_cache_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache-dir", type=Path,
+                   help="cache of preprocessed data (default ~/.cache/vaegan)")  # fmt: skip
 
 
 def parser() -> argparse.ArgumentParser:
@@ -158,7 +217,23 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--model", choices=VARIANTS)
     t.add_argument("--data", choices=sorted(DATASETS))
-    t.add_argument("--data-dir")
+    t.add_argument("--data-dir", help="where the data set's files are (docs/DATA.md)")
+    t.add_argument("--split", help="split to train on (default train; CelebA: also trainval)")
+    add_preprocessing_flags(t)
+    t.add_argument(
+        "--no-resize",
+        dest="resize",
+        action="store_const",
+        const=False,
+        help="require images of the model's size instead of resizing them",
+    )
+    t.add_argument(
+        "--flip",
+        action="store_const",
+        const=True,
+        help="mirror a random half of each training batch",
+    )
+    t.add_argument("--split-seed", type=int, help="held-out split of LFW and image folders")
     t.add_argument("--steps", type=int)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--width", type=float, help="channel multiplier (1 = the paper's networks)")
@@ -171,6 +246,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-every", type=int, help="log domain FD/KID of samples every N steps")
     t.add_argument("--evaluator", help="evaluator folder (default: evaluators/DATA)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_cache_flag(t)
     t.set_defaults(func=cmd_train)
 
     def run_command(name: str, help: str, func) -> argparse.ArgumentParser:  # noqa: A002
@@ -192,6 +268,7 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("--data", choices=sorted(DATASETS), help="default: the run's data set")
         c.add_argument("--data-dir")
         c.add_argument("--split", default="test")
+        add_cache_flag(c)
         if name == "reconstruct":
             c.add_argument("--n", type=int, default=32)
         else:
@@ -204,6 +281,9 @@ def parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--data", choices=sorted(DATASETS), default="fashion-mnist")
     e.add_argument("--data-dir")
+    e.add_argument("--image-size", type=int, help="default: the data set's (as models use)")
+    e.add_argument("--crop", choices=CROPS, default="auto")
+    add_cache_flag(e)
     e.add_argument("--out", type=Path, help="default: evaluators/DATA")
     e.add_argument("--target", choices=("classes", "binary", "real"), help="default: labels if any")
     e.add_argument("--steps", type=int, default=2000)
@@ -225,11 +305,32 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--n", type=int, default=10_000)
     v.add_argument("--evaluator", type=Path, help="default: evaluators/DATA")
     v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--cache-dir", type=Path, help="data-feature cache (default ~/.cache/vaegan)")
+    v.add_argument(
+        "--cache-dir", type=Path, help="data and feature cache (default ~/.cache/vaegan)"
+    )
     v.add_argument("--no-cache", action="store_true", help="recompute the data features")
     v.add_argument("--device", default="auto")
     v.add_argument("--quiet", action="store_true")
     v.set_defaults(func=cmd_evaluate)
+
+    d = sub.add_parser("data", help="inspect and download data sets").add_subparsers(
+        dest="data_command", required=True
+    )
+    i = d.add_parser("info", help="counts per split, image shape, labels, a preview grid")
+    i.add_argument("name", choices=sorted(DATASETS))
+    i.add_argument("--data-dir")
+    i.add_argument("--image-size", type=int, help="default: the data set's own")
+    i.add_argument("--preview", type=Path, help="grid of the first split (NAME-preview.png)")
+    add_preprocessing_flags(i, defaults=True)
+    add_cache_flag(i)
+    i.add_argument("--quiet", action="store_true")
+    i.set_defaults(func=cmd_data_info)
+    g = d.add_parser("download", help="fetch a public data set, SHA-256 verified, resumable")
+    g.add_argument("name", choices=sorted({*SOURCES, "celeba"}))
+    g.add_argument("--to", required=True, help="directory to download into (then --data-dir)")
+    g.add_argument("--mirror", help="fetch every file from MIRROR/FILE instead")
+    g.add_argument("--quiet", action="store_true")
+    g.set_defaults(func=cmd_data_download)
 
     c = sub.add_parser("compare", help="config differences and metrics of several runs")
     c.add_argument("runs", type=Path, nargs="+")

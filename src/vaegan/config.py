@@ -155,8 +155,16 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
+    """The data set and how it is preprocessed (docs/DATA.md); images take the model's size."""
+
     name: str = "fashion-mnist"
     data_dir: str | None = None  # None: the data set's default directory
+    split: str = "train"  # trained on; grids and --eval-every use "test"
+    crop: Literal["auto", "center", "none"] = "auto"  # auto: the data set's own (PAPER.md 5)
+    resize: bool = True  # False: images must already have the model's size
+    flip: bool = False  # random horizontal flips of training batches
+    skip_bad_images: bool = False  # leave out (and report) images that cannot be decoded
+    split_seed: int = 0  # held-out split of data sets without an official one (LFW, folders)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from vaegan.checkpoint import (
     find_checkpoint,
     load_model,
 )
-from vaegan.data import load_dataset
+from vaegan.data import load_run_data
 from vaegan.errors import VaeganError
 from vaegan.evaluator import load_evaluator
 from vaegan.images import to_model
@@ -51,6 +51,7 @@ class SampleQuality:
         device: torch.device | str = "cpu",
         progress: bool = False,
         cache_dir: Path | None = None,
+        images_id: str | None = None,
     ) -> None:
         self.extractor = extractor.to(device).eval()
         self.n, self.seed, self.batch_size, self.progress = len(images), seed, batch_size, progress
@@ -62,7 +63,7 @@ class SampleQuality:
             )
             return extract_features(self.extractor, batches, self.n, "data", progress)
 
-        self.real = cached_features(cache_dir, extractor.identity, images, real_features)
+        self.real = cached_features(cache_dir, extractor.identity, images, real_features, images_id)
 
     def __call__(self, model: VAEGAN) -> dict[str, float]:
         """{"fd", "kid", "kid_std"} between the features of n samples and of the real images."""
@@ -131,14 +132,19 @@ def evaluate_run(
     model, cfg = load_model(run, device)
     if "recon" in metrics and model.enc is None:
         raise VaeganError(f"{run}: a '{cfg.model.variant}' model has no encoder to reconstruct")
-    dataset = load_dataset(data or cfg.data.name, data_dir or cfg.data.data_dir, split)
+    dataset = load_run_data(
+        cfg, split, data=data, data_dir=data_dir, cache_dir=cache_dir, progress=progress
+    )
     if n > len(dataset):
         raise VaeganError(f"--n {n} exceeds the {len(dataset)} images of split '{split}'")
     images = dataset.images[:n]
     results: dict[str, float] = {}
     record: dict = {"data": dataset.name, "split": split, "n": n, "seed": seed}
 
-    options = {"seed": seed, "device": model.device, "progress": progress, "cache_dir": cache_dir}
+    # Features of cached data are keyed by the data set's fingerprint, not by hashing pixels.
+    images_id = f"{dataset.fingerprint}[:{n}]" if dataset.fingerprint else None
+    options = {"seed": seed, "device": model.device, "progress": progress,
+               "cache_dir": cache_dir, "images_id": images_id}  # fmt: skip
     if "fd" in metrics:
         quality = domain_quality(evaluator_dir, dataset.name, images, **options)
         results |= domain_names(quality(model))

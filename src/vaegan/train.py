@@ -23,7 +23,7 @@ from vaegan.checkpoint import (
     save_checkpoint,
 )
 from vaegan.config import OptimConfig, RunConfig
-from vaegan.data import load_dataset
+from vaegan.data import load_run_data
 from vaegan.data.batches import Batches
 from vaegan.errors import ConfigError, TrainingDiverged, VaeganError
 from vaegan.evaluate import domain_names, domain_quality
@@ -175,19 +175,24 @@ def prepare_run_dir(cfg: RunConfig, run_dir: Path, resume: bool) -> None:
     cfg.save(run_dir / "config.json")  # on resume, --steps may have grown
 
 
-def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool = True) -> Path:
-    """Train the configured variant into `run_dir`; returns the checkpoint folder."""
+def train(
+    cfg: RunConfig,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    cache_dir: Path | None = None,
+) -> Path:
+    """Train the configured variant into `run_dir`; returns the checkpoint folder.
+
+    cache_dir: where preprocessed data sets are cached (None: the user's cache directory).
+    """
     run_dir = Path(run_dir)
-    prepare_run_dir(cfg, run_dir, resume)
     device = resolve_device(cfg.train.device)
-    train_set = load_dataset(cfg.data.name, cfg.data.data_dir, "train")
-    held_out = load_dataset(cfg.data.name, cfg.data.data_dir, "test").images  # for the grids
-    if (train_set.image_size, train_set.channels) != (cfg.model.image_size, cfg.model.channels):
-        raise ConfigError(
-            f"data set '{cfg.data.name}' has {train_set.image_size}x{train_set.image_size}x"
-            f"{train_set.channels} images but the model is configured for "
-            f"{cfg.model.image_size}x{cfg.model.image_size}x{cfg.model.channels}"
-        )
+    # Data first: a missing or broken data set fails before the run directory is touched.
+    train_set = load_run_data(cfg, cfg.data.split, cache_dir=cache_dir, progress=progress)
+    held_out = load_run_data(cfg, "test", cache_dir=cache_dir, progress=progress).images
+    prepare_run_dir(cfg, run_dir, resume)
 
     torch.manual_seed(cfg.train.seed)  # initial weights are a function of the seed
     model = VAEGAN(cfg.model).to(device)
@@ -197,7 +202,10 @@ def train(cfg: RunConfig, run_dir: Path, *, resume: bool = False, progress: bool
         ckpt = find_checkpoint(run_dir)
         load_weights(model, ckpt / "model.safetensors")
         start = load_trainer_state(ckpt, optimizers)
-    batches = Batches(train_set.images, cfg.train.batch_size, seed=cfg.train.seed, device=device)
+    batches = Batches(
+        train_set.images, cfg.train.batch_size, seed=cfg.train.seed, device=device,
+        flip=cfg.data.flip,
+    )  # fmt: skip
     generator = torch.Generator(device=device)
     metrics = Metrics(run_dir / "metrics.jsonl", resume_step=start)
     grids = Grids(model, cfg, held_out, run_dir / "samples")

@@ -1,13 +1,23 @@
-"""Data sets behind one small interface: uint8 images (N, H, W, C) with optional class labels."""
+"""Data sets behind one small interface: uint8 images (N, H, W, C) with optional labels and
+attributes. Each format has its own module; this one names them, and caches what they build."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+from vaegan.config import RunConfig
+from vaegan.data.cache import cache_key, cached_dataset, default_cache_dir
+from vaegan.data.celeba import celeba_inputs, load_celeba
 from vaegan.data.dataset import Dataset
-from vaegan.data.idx import load_idx_dataset
+from vaegan.data.folder import folder_inputs, load_folder
+from vaegan.data.idx import idx_files, load_idx_dataset
+from vaegan.data.info import describe
+from vaegan.data.lfw import lfw_inputs, load_lfw
+from vaegan.data.svhn import load_svhn, svhn_file
+from vaegan.data.transform import LoadOptions
 from vaegan.errors import DataError
 
 FASHION_MNIST_CLASSES = (
@@ -15,47 +25,131 @@ FASHION_MNIST_CLASSES = (
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )  # fmt: skip
 MNIST_CLASSES = tuple(str(d) for d in range(10))
-SPLITS = ("train", "test")
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """How to load a named data set, and the image shape its loader yields."""
+    """How to find and build a named data set, and the image shape it has by default."""
 
-    load: Callable[[Path, str], Dataset]  # (directory, split) -> Dataset
-    default_dir: str
+    splits: tuple[str, ...]
+    inputs: Callable[[Path, str], list[Path]]  # files a split is built from; DataError if absent
+    build: Callable[[Path, str, LoadOptions, bool], Dataset]  # (dir, split, options, progress)
     image_size: int
     channels: int
+    layout: str  # the expected files, for errors and `vaegan data info`
+    default_dir: str | None = None
 
 
-def _mnist_family(name: str, classes: tuple[str, ...]) -> Callable[[Path, str], Dataset]:
-    def load(root: Path, split: str) -> Dataset:
-        # 28x28 padded to 32x32 with background: the code's 32 px networks apply unchanged.
-        return load_idx_dataset(name, root, split, classes=classes, pad_to=32)
+def _idx(name: str, classes: tuple[str, ...] = (), any_name: bool = False) -> dict:
+    def build(root: Path, split: str, options: LoadOptions, progress: bool) -> Dataset:
+        return load_idx_dataset(name, root, split, options, classes=classes, any_name=any_name)
 
-    return load
+    return {
+        "splits": ("train", "test"),
+        "inputs": lambda root, split: list(idx_files(root, split, any_name=any_name)),
+        "build": build,
+    }
 
 
+MNIST_LAYOUT = "DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]"
 DATASETS: dict[str, DatasetSpec] = {
     "fashion-mnist": DatasetSpec(
-        _mnist_family("fashion-mnist", FASHION_MNIST_CLASSES),
-        "/usr/share/datasets/fashion-mnist", image_size=32, channels=1,
+        **_idx("fashion-mnist", FASHION_MNIST_CLASSES), image_size=32, channels=1,
+        layout=MNIST_LAYOUT, default_dir="/usr/share/datasets/fashion-mnist",
     ),
     "mnist": DatasetSpec(
-        _mnist_family("mnist", MNIST_CLASSES),
-        "/usr/share/datasets/mnist", image_size=32, channels=1,
+        **_idx("mnist", MNIST_CLASSES), image_size=32, channels=1,
+        layout=MNIST_LAYOUT, default_dir="/usr/share/datasets/mnist",
+    ),
+    "idx": DatasetSpec(
+        **_idx("idx", any_name=True), image_size=32, channels=1,
+        layout="DIR/*{train,t10k|test}-{images-idx3,labels-idx1}-ubyte[.gz] (one pair per split)",
+    ),
+    "svhn": DatasetSpec(
+        splits=("train", "test", "extra"), inputs=lambda root, split: [svhn_file(root, split)],
+        build=load_svhn, image_size=32, channels=3,
+        layout="DIR/{train,test,extra}_32x32.mat",
+    ),
+    "celeba": DatasetSpec(
+        splits=("train", "val", "test", "trainval"), inputs=celeba_inputs, build=load_celeba,
+        image_size=64, channels=3,
+        layout="DIR/img_align_celeba/ (or img_align_celeba.zip), DIR/list_attr_celeba.txt, "
+        "DIR/list_eval_partition.txt",
+    ),
+    "lfw": DatasetSpec(
+        splits=("train", "test"), inputs=lfw_inputs, build=load_lfw, image_size=64, channels=3,
+        layout="DIR/lfw/ (or lfw-deepfunneled/, lfw.tgz, lfw-deepfunneled.tgz), "
+        "DIR/lfw_attributes.txt",
+    ),
+    "folder": DatasetSpec(
+        splits=("train", "test", "all"), inputs=folder_inputs, build=load_folder,
+        image_size=64, channels=3,
+        layout="DIR/**/*.{jpg,png,...}; class subfolders DIR/CLASS/ give labels; "
+        "DIR/train/ and DIR/test/ give the splits",
     ),
 }  # fmt: skip
 
 
-def load_dataset(name: str, data_dir: str | None = None, split: str = "train") -> Dataset:
-    """Load split `split` of data set `name` from `data_dir` (None: its default directory)."""
+def load_dataset(
+    name: str,
+    data_dir: str | Path | None = None,
+    split: str = "train",
+    options: LoadOptions | None = None,
+    *,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    progress: bool = False,
+) -> Dataset:
+    """Split `split` of data set `name` in `data_dir`, preprocessed by `options` (None: the
+    data set's own size and channels), from the cache in `cache_dir` when it holds it."""
     if name not in DATASETS:
         raise DataError(f"unknown data set '{name}' (known: {', '.join(sorted(DATASETS))})")
-    if split not in SPLITS:
-        raise DataError(f"unknown split '{split}' for {name} (known: {', '.join(SPLITS)})")
     spec = DATASETS[name]
-    return spec.load(Path(data_dir or spec.default_dir), split)
+    if split not in spec.splits:
+        raise DataError(f"unknown split '{split}' for {name} (known: {', '.join(spec.splits)})")
+    directory = data_dir or spec.default_dir
+    if directory is None:
+        raise DataError(f"{name}: pass --data-dir DIR, laid out as {spec.layout}")
+    root = Path(directory)
+    if not root.is_dir():
+        raise DataError(f"{root}: data directory not found ({name} expects {spec.layout})")
+    options = options or LoadOptions(image_size=spec.image_size, channels=spec.channels)
+    inputs = spec.inputs(root, split)
+    build = partial(spec.build, root, split, options, progress)
+    cache = (cache_dir or default_cache_dir()) if use_cache else None
+    return cached_dataset(cache, cache_key(name, split, options, inputs), build)
 
 
-__all__ = ["DATASETS", "Dataset", "DatasetSpec", "load_dataset"]
+def run_options(cfg: RunConfig) -> LoadOptions:
+    """A run's data at its model's image size and channels."""
+    return LoadOptions(
+        image_size=cfg.model.image_size, channels=cfg.model.channels, crop=cfg.data.crop,
+        resize=cfg.data.resize, skip_bad_images=cfg.data.skip_bad_images,
+        split_seed=cfg.data.split_seed,
+    )  # fmt: skip
+
+
+def load_run_data(
+    cfg: RunConfig,
+    split: str,
+    *,
+    data: str | None = None,
+    data_dir: str | Path | None = None,
+    **kwargs,
+) -> Dataset:
+    """Split `split` of the data set a run trains on (or of `data`), preprocessed for its model.
+
+    Another data set than the run's is read from `data_dir` (or its default directory) with its
+    own default preprocessing, at the model's image size and channels.
+    """
+    name = data or cfg.data.name
+    if name == cfg.data.name:
+        return load_dataset(name, data_dir or cfg.data.data_dir, split, run_options(cfg), **kwargs)
+    options = LoadOptions(image_size=cfg.model.image_size, channels=cfg.model.channels)
+    return load_dataset(name, data_dir, split, options, **kwargs)
+
+
+__all__ = [
+    "DATASETS", "Dataset", "DatasetSpec", "LoadOptions", "describe", "load_dataset",
+    "load_run_data",
+]  # fmt: skip

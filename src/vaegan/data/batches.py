@@ -9,16 +9,25 @@ from torch import Tensor
 from vaegan.errors import DataError
 from vaegan.images import to_model
 
+FLIP_STREAM = 1 << 40  # offsets the flip draws' seeds from those of the batch order
+
 
 class Batches:
     """Batch `step` is a function of (seed, step) alone, so a resumed run sees the same data.
 
     Each epoch is a fresh permutation drawn from a generator seeded by (seed, epoch); the last
-    partial batch of an epoch is dropped so that every batch has the same size.
+    partial batch of an epoch is dropped so that every batch has the same size. With `flip`, a
+    random half of each batch is mirrored left-right, on the batched tensor.
     """
 
     def __init__(
-        self, images: np.ndarray, batch_size: int, *, seed: int, device: torch.device
+        self,
+        images: np.ndarray,
+        batch_size: int,
+        *,
+        seed: int,
+        device: torch.device,
+        flip: bool = False,
     ) -> None:
         if batch_size > len(images):
             raise DataError(f"batch size {batch_size} exceeds the {len(images)} training images")
@@ -26,6 +35,7 @@ class Batches:
         self.images = torch.from_numpy(images).to(device)
         self.batch_size = batch_size
         self.seed = seed
+        self.flip = flip
         self.per_epoch = len(images) // batch_size
         self._epoch, self._order = -1, torch.empty(0)
 
@@ -40,4 +50,9 @@ class Batches:
         """float (B, C, H, W) in [-1, 1]."""
         epoch, i = divmod(step, self.per_epoch)
         index = self.order(epoch)[i * self.batch_size : (i + 1) * self.batch_size]
-        return to_model(self.images[index])
+        x = to_model(self.images[index])
+        if self.flip:
+            g = torch.Generator().manual_seed(FLIP_STREAM + self.seed * 1_000_003 + step)
+            mirrored = torch.rand(self.batch_size, generator=g).lt(0.5).to(x.device)
+            x = torch.where(mirrored[:, None, None, None], x.flip(3), x)
+        return x

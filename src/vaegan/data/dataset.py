@@ -15,6 +15,8 @@ class Dataset:
     labels: class ids (N,), named by `class_names`.
     attributes: float32 (N, A), named by `attribute_names`; "binary" ones are 0/1 (CelebA's -1/1
     mapped to 0/1), "real" ones are scores (LFW).
+    notes: what the loader left out and why (reported when built, kept in the cache).
+    fingerprint: SHA-256 of the cached images, to key caches derived from them (None: uncached).
     """
 
     name: str
@@ -24,6 +26,8 @@ class Dataset:
     attributes: np.ndarray | None = None
     attribute_names: tuple[str, ...] = ()
     attribute_kind: Literal["binary", "real"] | None = None
+    notes: tuple[str, ...] = ()
+    fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim != 4:

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from vaegan.data.dataset import Dataset
+from vaegan.data.transform import LoadOptions, center_box, preprocess_array
 from vaegan.errors import DataError
 
 # The third byte of the magic number gives the element type; we read unsigned bytes only.
 IDX_UBYTE = 0x08
-SPLIT_PREFIX = {"train": "train", "test": "t10k"}
+SPLIT_PREFIXES = {"train": ("train",), "test": ("t10k", "test")}
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -46,23 +47,55 @@ def find_idx_file(root: Path, stem: str) -> Path:
     raise DataError(f"{root / stem}[.gz]: file not found")
 
 
-def load_idx_dataset(
-    name: str,
-    root: Path,
-    split: str,
-    *,
-    classes: tuple[str, ...] = (),
-    pad_to: int | None = None,
-) -> Dataset:
-    """Images and labels of an MNIST-style split; `pad_to` pads with zeros (background) centred."""
+def find_any_idx_images(root: Path, split: str) -> Path:
+    """The one `*<prefix>-images-idx3-ubyte[.gz]` of a split (as EMNIST and KMNIST name theirs)."""
+    found = sorted(
+        path
+        for prefix in SPLIT_PREFIXES[split]
+        for pattern in (f"*{prefix}-images-idx3-ubyte", f"*{prefix}-images-idx3-ubyte.gz")
+        for path in root.glob(pattern)
+    )
+    if len(found) != 1:
+        wanted = f"*{SPLIT_PREFIXES[split][0]}-images-idx3-ubyte[.gz]"
+        names = ", ".join(p.name for p in found)
+        problem = f"{len(found)} files ({names})" if found else "no file"
+        raise DataError(f"{root}: {problem} matching {wanted}; expected exactly one")
+    return found[0]
+
+
+def idx_files(root: Path, split: str, *, any_name: bool = False) -> tuple[Path, Path]:
+    """(images, labels) files of a split: MNIST's names, or with any_name any IDX pair."""
     if not root.is_dir():
         raise DataError(
             f"{root}: data directory not found (for Fashion-MNIST: "
             "`apt-get install dataset-fashion-mnist`, or pass --data-dir)"
         )
-    prefix = SPLIT_PREFIX[split]
-    images_path = find_idx_file(root, f"{prefix}-images-idx3-ubyte")
-    labels_path = find_idx_file(root, f"{prefix}-labels-idx1-ubyte")
+    if any_name:
+        images = find_any_idx_images(root, split)
+        stem = images.name.removesuffix(".gz").replace("-images-idx3-", "-labels-idx1-")
+        return images, find_idx_file(root, stem)
+    prefix = SPLIT_PREFIXES[split][0]
+    return (
+        find_idx_file(root, f"{prefix}-images-idx3-ubyte"),
+        find_idx_file(root, f"{prefix}-labels-idx1-ubyte"),
+    )
+
+
+def load_idx_dataset(
+    name: str,
+    root: Path,
+    split: str,
+    options: LoadOptions,
+    *,
+    classes: tuple[str, ...] = (),
+    any_name: bool = False,
+) -> Dataset:
+    """Images and labels of an IDX pair, preprocessed.
+
+    MNIST and Fashion-MNIST (`classes` given) are 28x28: crop "auto" pads them with background to
+    32x32, so the code's 32 px networks apply unchanged, before any resizing.
+    """
+    images_path, labels_path = idx_files(root, split, any_name=any_name)
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.ndim != 3:
         raise DataError(f"{images_path}: expected (N, H, W) images, header says {images.shape}")
@@ -72,11 +105,12 @@ def load_idx_dataset(
         raise DataError(
             f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels"
         )
-    if pad_to is not None and pad_to > images.shape[1]:
-        before = (pad_to - images.shape[1]) // 2
-        after = pad_to - images.shape[1] - before
-        images = np.pad(images, ((0, 0), (before, after), (before, after)))
-    return Dataset(
-        name=name, images=images[..., None], labels=labels.astype(np.int64),
-        class_names=classes,
-    )  # fmt: skip
+    images = images[..., None]
+    if classes and options.crop == "auto" and images.shape[1] < 32:
+        before = (32 - images.shape[1]) // 2
+        after = 32 - images.shape[1] - before
+        images = np.pad(images, ((0, 0), (before, after), (before, after), (0, 0)))
+    box = center_box(*images.shape[1:3]) if options.crop == "center" else None
+    images = preprocess_array(images, options, box, str(images_path))
+    names = classes or tuple(str(i) for i in range(int(labels.max(initial=0)) + 1))
+    return Dataset(name=name, images=images, labels=labels.astype(np.int64), class_names=names)

@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.kid import KernelInceptionDistance
 from tqdm.auto import tqdm
 
 
@@ -55,6 +53,10 @@ def distribution_distances(
     seed: int = 0,
 ) -> dict[str, float]:
     """Frechet distance, and KID (mean and std over subsets) between feature sets (N, F)."""
+    # Imported here: torchmetrics takes ~2 s to import, which every CLI command would pay.
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
     if len(real) < 2 or len(fake) < 2:
         raise ValueError("the Frechet distance needs at least 2 images in each set")
     fd = FrechetInceptionDistance(feature=_Precomputed(real.shape[1]))

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import torch
-from torchmetrics.functional.image import structural_similarity_index_measure
 
 from vaegan.images import to_model
 from vaegan.models import VAEGAN
@@ -18,6 +17,8 @@ def pixel_metrics(x: torch.Tensor, x_tilde: torch.Tensor) -> dict[str, float]:
     MSE is the mean over every pixel of the set; PSNR = 10 log10(1 / MSE) of that set-wide MSE;
     SSIM is the mean per-image SSIM (Gaussian window 11, sigma 1.5, data range 1).
     """
+    from torchmetrics.functional.image import structural_similarity_index_measure  # slow import
+
     mse = float((x - x_tilde).square().mean())
     ssim = float(structural_similarity_index_measure(x_tilde, x, data_range=1.0))
     psnr = math.inf if mse == 0 else 10 * math.log10(1.0 / mse)

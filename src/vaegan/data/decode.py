@@ -1,0 +1,173 @@
+"""Decode image files (JPEG, PNG, ...) in parallel into one uint8 array, preprocessed.
+
+Pillow releases the GIL while it decodes, so a thread pool decodes on every core without the
+cost of pickling images between processes. Resampling then runs batched (transform.resample).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from itertools import islice
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from vaegan.data.transform import Box, LoadOptions, center_box, crop, resample
+from vaegan.errors import DataError
+
+CHUNK = 256  # images decoded, then resampled, together
+# What Pillow raises for a file that is not an image, or a corrupt or truncated one.
+DECODE_ERRORS = (
+    UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError,
+)  # fmt: skip
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """One image to decode: `name` is what errors show (a path, or ARCHIVE:MEMBER)."""
+
+    name: str
+    read: Callable[[], bytes]
+
+
+def report(message: str) -> None:
+    """Tell the user about data left out: never silently."""
+    print(f"vaegan: {message}", file=sys.stderr)
+
+
+def left_out(names: list[str], what: str) -> tuple[str, ...]:
+    """Report items a loader left out; the note is kept with the data set."""
+    if not names:
+        return ()
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    note = f"left out {len(names)} {what}: {shown}"
+    report(note)
+    return (note,)
+
+
+def decode_one(source: ImageSource, mode: str) -> np.ndarray:
+    """(H, W, C) uint8; raises DataError naming the file if it cannot be decoded whole."""
+    try:
+        with Image.open(io.BytesIO(source.read())) as image:
+            image.load()  # decodes everything now: a truncated file fails here, not later
+            array = np.asarray(image.convert(mode))
+    except DECODE_ERRORS as err:
+        raise DataError(
+            f"{source.name}: cannot decode the image, it is corrupt or truncated ({err}); "
+            "pass --skip-bad-images to leave such images out"
+        ) from None
+    return array[..., None] if array.ndim == 2 else array
+
+
+def decode_images(
+    sources: Iterable[ImageSource],
+    total: int,
+    options: LoadOptions,
+    box: Callable[[int, int], Box | None] | None = None,
+    *,
+    desc: str = "decoding",
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Images (N', S, S, C), the indices (N',) of the sources they come from, and notes.
+
+    `box(height, width)` gives each image's crop (None: `options.crop` decides). Unreadable images
+    raise DataError, or with options.skip_bad_images are left out and reported.
+    """
+    mode = "L" if options.channels == 1 else "RGB"
+    pick_box = box or default_box(options)
+    out: list[np.ndarray] = []
+    kept: list[int] = []
+    bad: list[str] = []
+    sizes = SizeCheck(options)
+    it: Iterator[ImageSource] = iter(sources)
+    workers = min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(workers) as pool, tqdm(
+        total=total, desc=desc, unit="img", disable=not progress
+    ) as bar:  # fmt: skip
+        start = 0
+        while chunk := list(islice(it, CHUNK)):
+            results = pool.map(lambda s: try_decode(s, mode, options.skip_bad_images), chunk)
+            cropped: list[np.ndarray] = []
+            for i, (source, image) in enumerate(zip(chunk, results, strict=True)):
+                if image is None:
+                    bad.append(source.name)
+                    continue
+                try:
+                    image = crop(image[None], pick_box(*image.shape[:2]))[0]
+                except DataError as err:
+                    raise DataError(f"{source.name}: {err}") from None
+                sizes.check(source.name, image.shape)
+                cropped.append(image)
+                kept.append(start + i)
+            out += resample_all(cropped, options)
+            start += len(chunk)
+            bar.update(len(chunk))
+    notes = left_out(bad, "unreadable image(s)")
+    if not out:
+        raise DataError(f"{desc}: {'no readable images' if bad else 'the split has no images'}")
+    return np.stack(out), np.asarray(kept, dtype=np.int64), notes
+
+
+def try_decode(source: ImageSource, mode: str, skip_bad: bool) -> np.ndarray | None:
+    try:
+        return decode_one(source, mode)
+    except DataError:
+        if skip_bad:
+            return None
+        raise
+
+
+def default_box(options: LoadOptions) -> Callable[[int, int], Box | None]:
+    """Image folders: "auto" means the centred square, so faces and objects keep their aspect."""
+    if options.crop in ("auto", "center"):
+        return center_box
+    return lambda height, width: None
+
+
+def resample_all(images: list[np.ndarray], options: LoadOptions) -> list[np.ndarray]:
+    """Resample images of equal shape together; return them in order."""
+    if not options.resize:
+        return images
+    result: list[np.ndarray | None] = [None] * len(images)
+    shapes: dict[tuple[int, ...], list[int]] = {}
+    for i, image in enumerate(images):
+        shapes.setdefault(image.shape, []).append(i)
+    for indices in shapes.values():
+        batch = resample(np.stack([images[i] for i in indices]), options.image_size)
+        for i, image in zip(indices, batch, strict=True):
+            result[i] = image
+    return result  # type: ignore[return-value]
+
+
+class SizeCheck:
+    """Without resizing, every image must already be image_size square: say which is not."""
+
+    def __init__(self, options: LoadOptions) -> None:
+        self.options = options
+        self.first: tuple[str, tuple[int, ...]] | None = None
+
+    def check(self, name: str, shape: tuple[int, ...]) -> None:
+        if self.options.resize:
+            return
+        if self.first is None:
+            self.first = (name, shape)
+        first_name, first_shape = self.first
+        if shape[:2] != first_shape[:2]:
+            raise DataError(
+                f"images of mixed sizes: {first_name} is {first_shape[0]}x{first_shape[1]}, "
+                f"{name} is {shape[0]}x{shape[1]}; turn resizing on (drop --no-resize) "
+                "to bring them to one size"
+            )
+        size = self.options.image_size
+        if shape[:2] != (size, size):
+            raise DataError(
+                f"{name} is {shape[0]}x{shape[1]} but the model is {size}x{size} and resizing "
+                f"is off; pass --image-size {shape[0]} or drop --no-resize"
+            )

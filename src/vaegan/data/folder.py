@@ -1,0 +1,74 @@
+"""Any folder of images: optional class subfolders become labels; splits from train/ and test/
+subfolders when present, otherwise a seeded 90/10 split of the images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from vaegan.data.dataset import Dataset
+from vaegan.data.decode import IMAGE_SUFFIXES, ImageSource, decode_images
+from vaegan.data.transform import LoadOptions
+from vaegan.errors import DataError
+
+SPLITS = ("train", "test", "all")
+TEST_FRACTION = 0.1
+
+
+def image_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def has_split_folders(root: Path) -> bool:
+    return (root / "train").is_dir() and (root / "test").is_dir()
+
+
+def folder_inputs(root: Path, split: str) -> list[Path]:
+    if not root.is_dir():
+        raise DataError(f"{root}: image folder not found")
+    if has_split_folders(root) and split == "all":
+        raise DataError(f"{root}: has train/ and test/ folders; choose --split train or test")
+    return [root]
+
+
+def class_names(root: Path, files: list[Path]) -> tuple[str, ...]:
+    """Subfolder names when every image sits directly in one of two or more subfolders."""
+    parents = {f.parent for f in files}
+    if len(parents) >= 2 and all(p.parent == root for p in parents):
+        return tuple(sorted(p.name for p in parents))
+    return ()
+
+
+def split_files(root: Path, split: str, seed: int) -> tuple[Path, list[Path]]:
+    """(the folder classes are relative to, the split's files in a fixed order)."""
+    if has_split_folders(root):
+        return root / split, image_files(root / split)
+    files = image_files(root)
+    if split == "all":
+        return root, files
+    is_test = np.zeros(len(files), dtype=bool)
+    order = np.random.default_rng(seed).permutation(len(files))
+    is_test[order[: round(TEST_FRACTION * len(files))]] = True
+    return root, [f for f, t in zip(files, is_test, strict=True) if t == (split == "test")]
+
+
+def load_folder(root: Path, split: str, options: LoadOptions, progress: bool = True) -> Dataset:
+    base, files = split_files(root, split, options.split_seed)
+    if not files:
+        raise DataError(f"{base}: no image files ({', '.join(IMAGE_SUFFIXES)}) in split '{split}'")
+    # Class names come from all training images, so every split agrees on the label ids.
+    reference = root / "train" if has_split_folders(root) else root
+    names = class_names(reference, image_files(reference))
+    sources = (ImageSource(str(f), lambda f=f: f.read_bytes()) for f in files)
+    images, kept, notes = decode_images(
+        sources, len(files), options, desc=f"{root.name}/{split}", progress=progress
+    )
+    labels = None
+    if names:
+        index = {name: i for i, name in enumerate(names)}
+        unknown = sorted({files[i].parent.name for i in kept} - set(index))
+        if unknown:
+            raise DataError(f"{base / unknown[0]}: a class folder that {reference} lacks")
+        labels = np.array([index[files[i].parent.name] for i in kept], dtype=np.int64)
+    return Dataset(name="folder", images=images, labels=labels, class_names=names, notes=notes)
