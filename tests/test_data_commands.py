@@ -95,3 +95,16 @@ def test_download_celeba_prints_what_to_fetch(tmp_path, capsys):
     assert main(["data", "download", "celeba", "--to", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "img_align_celeba" in err and "list_attr_celeba.txt" in err
+
+
+@pytest.mark.parametrize(("name", "write", "metric"), [
+    ("celeba", celeba, "mean attribute accuracy"), ("lfw", lambda r: write_lfw(r)[0], "mse"),
+])  # fmt: skip
+def test_attribute_evaluators_train_on_celeba_and_lfw(tmp_path, capsys, name, write, metric):
+    root = write(tmp_path / "data")
+    out = tmp_path / "judge"
+    args = ["train-evaluator", "--data", name, "--data-dir", str(root), "--image-size", "16",
+            "--steps", "3", "--device", "cpu", "--quiet", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    assert (out / "evaluator.safetensors").is_file()
+    assert f"test {metric}" in capsys.readouterr().out
