@@ -28,6 +28,21 @@ def test_features_of_grey_and_colour_images(features):
     assert not torch.allclose(f_grey, f_other)
 
 
+def test_folded_eager_network_equals_the_torchscript_file(features):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        script = torch.jit.load(str(inception.inception_weights()), map_location="cpu").eval()
+    x = torch.rand(2, 3, 299, 299, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    with torch.inference_mode():
+        expected = script(x)
+        assert expected.shape == (2, 2048)
+        torch.testing.assert_close(features.net(x), expected, rtol=1e-4, atol=1e-4)
+        # The BatchNorms are folded away: no layer of the eager network normalises.
+        assert not [m for m in features.net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+
+
 def test_features_do_not_depend_on_the_batch(features):
     x = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
     with torch.inference_mode():
