@@ -25,6 +25,12 @@ def lfw_tgz(root: Path) -> Path:
     return write_lfw(root, as_tgz=True)[0]
 
 
+def split_folders(root: Path) -> Path:
+    write_folder(root / "train", {"a": 4, "b": 4})
+    write_folder(root / "test", {"a": 2, "b": 2}, fmt="JPEG")
+    return root
+
+
 FORMATS = {
     # name: (data set, writer, channels, images per split)
     "celeba": ("celeba", celeba, 3, {"train": 8, "val": 4, "test": 4, "trainval": 12}),
@@ -35,6 +41,7 @@ FORMATS = {
     "idx": ("idx", lambda r: write_idx_dataset(r, 24, 8), 1, {"train": 24, "test": 8}),
     "folder": ("folder", lambda r: write_folder(r, {"a": 10, "b": 10}), 3,
                {"train": 18, "test": 2, "all": 20}),
+    "folder-splits": ("folder", split_folders, 3, {"train": 8, "test": 4}),
 }  # fmt: skip
 
 

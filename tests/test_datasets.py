@@ -1,6 +1,7 @@
 """Every supported layout, built from fixtures in the exact official formats (dataset_files)."""
 
 import gzip
+import io
 import os
 import zipfile
 from pathlib import Path
@@ -225,7 +226,8 @@ def test_folder_with_class_subfolders(tmp_path):
 
 def test_folder_of_mixed_sizes_needs_resizing(tmp_path):
     root = write_folder(tmp_path / "mixed", sizes=((32, 32), (24, 32)))
-    with pytest.raises(DataError, match=r"mixed sizes: .*img_000.png is 32x32, .*is 24x32"):
+    mixed = r"mixed sizes \(after cropping\): .*img_000.png is 32x32, .*is 24x32"
+    with pytest.raises(DataError, match=mixed):
         load_dataset("folder", root, "all", rgb(32, crop="none", resize=False))
     flat = load_dataset("folder", root, "all", rgb(32))
     assert flat.labels is None and flat.images.shape == (10, 32, 32, 3)
@@ -313,3 +315,117 @@ def test_options_are_part_of_the_key(tmp_path):
     small = load_dataset("svhn", root, "test", rgb(16), cache_dir=cache)
     large = load_dataset("svhn", root, "test", rgb(32), cache_dir=cache)
     assert small.images.shape[1] == 16 and large.images.shape[1] == 32
+
+
+# ---- review: alignment, archives, small folders, duplicates --------------------------------
+
+
+def disc_is_bright(images: np.ndarray) -> np.ndarray:
+    """The fixtures draw a bright disc for a positive "Male" and a dark one otherwise."""
+    h, w = images.shape[1:3]
+    centre = images[:, h // 2 - 2 : h // 2 + 2, w // 2 - 2 : w // 2 + 2].astype(float)
+    return centre.mean(axis=(1, 2, 3)) > 130
+
+
+@pytest.mark.parametrize("as_zip", [False, True])
+def test_celeba_images_carry_their_own_attributes(tmp_path, as_zip):
+    root, _ = write_celeba(tmp_path / "celeba", 16, as_zip=as_zip)
+    male = CELEBA_ATTRIBUTES.index("Male")
+    for split in ("train", "val", "test"):
+        data = load_dataset("celeba", root, split, rgb())
+        np.testing.assert_array_equal(disc_is_bright(data.images), data.attributes[:, male] > 0)
+
+
+@pytest.mark.parametrize("as_tgz", [False, True])
+def test_lfw_images_carry_their_own_scores(tmp_path, as_tgz):
+    root, _ = write_lfw(tmp_path / "lfw", as_tgz=as_tgz, without_row=(("Abel_Pacheco", 3),))
+    for split in ("train", "test"):
+        data = load_dataset("lfw", root, split, rgb())
+        np.testing.assert_array_equal(disc_is_bright(data.images), data.attributes[:, 0] > 0)
+
+
+def test_broken_celeba_zip(tmp_path):
+    root, written = write_celeba(tmp_path / "celeba", 8, as_zip=True)
+    archive = root / "img_align_celeba.zip"
+    blob = archive.read_bytes()
+    archive.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(DataError, match=r"img_align_celeba.zip: not a readable zip archive"):
+        load_dataset("celeba", root, "train", rgb())
+    # One member's bytes damaged: its CRC fails when read; the rest of the archive is fine.
+    with zipfile.ZipFile(io.BytesIO(blob)) as z:
+        info = z.getinfo("img_align_celeba/000002.jpg")
+    damaged = bytearray(blob)
+    start = info.header_offset + 30 + len(info.filename) + 200  # inside its data
+    damaged[start : start + 20] = bytes(20)
+    archive.write_bytes(bytes(damaged))
+    with pytest.raises(DataError, match=r"zip:img_align_celeba/000002.jpg: cannot read it"):
+        load_dataset("celeba", root, "train", rgb())
+    data = load_dataset("celeba", root, "train", rgb(skip_bad_images=True))
+    np.testing.assert_array_equal(data.attributes, written[[0, 4, 5]] > 0)
+
+
+def test_duplicate_annotation_rows(tmp_path):
+    root, _ = write_lfw(tmp_path / "lfw")
+    attributes = root / "lfw_attributes.txt"
+    lines = attributes.read_text().splitlines()
+    attributes.write_text("\n".join(lines + [lines[4]]) + "\n")
+    with pytest.raises(
+        DataError, match=r"line 19: a second row for Abel Pacheco 2 \(the first is line 5\)"
+    ):
+        load_dataset("lfw", root, "train", rgb())
+    root, _ = write_celeba(tmp_path / "celeba", 4)
+    attributes = root / "list_attr_celeba.txt"
+    lines = attributes.read_text().splitlines()
+    attributes.write_text("\n".join(lines + [lines[3]]).replace("4\n", "5\n", 1) + "\n")
+    with pytest.raises(DataError, match=r"list_attr_celeba.txt, line 7: a second row for 000002"):
+        load_dataset("celeba", root, "train", rgb())
+
+
+def test_folder_given_as_dot_has_no_empty_class(tmp_path, monkeypatch):
+    write_folder(tmp_path / "pets", {"cat": 3, "dog": 3})
+    monkeypatch.chdir(tmp_path / "pets")
+    (tmp_path / "pets" / "stray.png").write_bytes(encode(np.zeros((8, 8, 3), np.uint8), "PNG"))
+    data = load_dataset("folder", ".", "all", rgb())
+    assert data.labels is None and "" not in data.class_names  # an image in the root: no classes
+    (tmp_path / "pets" / "stray.png").unlink()
+    assert load_dataset("folder", ".", "all", rgb()).class_names == ("cat", "dog")
+
+
+def test_small_folder_still_has_a_test_image(tmp_path):
+    root = write_folder(tmp_path / "five", sizes=((20, 20),))
+    for extra in sorted(root.iterdir())[5:]:
+        extra.unlink()
+    assert len(load_dataset("folder", root, "test", rgb())) == 1
+    assert len(load_dataset("folder", root, "train", rgb())) == 4
+
+
+def test_garbled_meta_json_is_rebuilt_and_notes_are_repeated(tmp_path, capsys):
+    root, _ = write_lfw(tmp_path / "lfw", without_row=(("Zico", 1),))
+    cache = tmp_path / "cache"
+    load_dataset("lfw", root, "train", rgb(), cache_dir=cache)
+    capsys.readouterr()
+    again = load_dataset("lfw", root, "train", rgb(), cache_dir=cache)
+    assert "Zico_0001.jpg" in capsys.readouterr().err and "Zico_0001.jpg" in again.notes[0]
+    (meta,) = [e / "meta.json" for e in entries(cache)]
+    meta.write_text("{not json")
+    rebuilt = load_dataset("lfw", root, "train", rgb(), cache_dir=cache)
+    np.testing.assert_array_equal(rebuilt.images, again.images)
+    assert "corrupt cache entry" in capsys.readouterr().err
+
+
+def test_resample_equals_blur_then_bicubic():
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    from vaegan.data.transform import blur
+
+    images = np.random.default_rng(0).integers(0, 256, (3, 148, 120, 3)).astype(np.uint8)
+    x = torch.from_numpy(images.astype(np.float32)).permute(0, 3, 1, 2)
+    x = blur(x, math.sqrt(148 / 64) / 2, math.sqrt(120 / 64) / 2)
+    x = F.interpolate(x, size=(64, 64), mode="bicubic", align_corners=False)
+    expected = x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    got = resample(images, 64)
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+    assert (got != expected).mean() < 1e-4

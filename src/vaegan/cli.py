@@ -132,8 +132,9 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 def cmd_train_evaluator(args: argparse.Namespace) -> None:
     spec = DATASETS[args.data]
     options = LoadOptions(
-        image_size=args.image_size or spec.image_size, channels=spec.channels, crop=args.crop
-    )
+        image_size=args.image_size or spec.image_size, channels=spec.channels, crop=args.crop,
+        skip_bad_images=args.skip_bad_images, split_seed=args.split_seed,
+    )  # fmt: skip
     train_set, test_set = (
         load_dataset(args.data, args.data_dir, split, options, cache_dir=args.cache_dir,
                      progress=not args.quiet)
@@ -167,14 +168,23 @@ def cmd_data_info(args: argparse.Namespace) -> None:
         image_size=args.image_size or spec.image_size, channels=spec.channels, crop=args.crop,
         skip_bad_images=args.skip_bad_images,
     )  # fmt: skip
+    root = Path(args.data_dir or spec.default_dir or ".")
+    unions = dict(spec.unions)
+    present = spec.splits_in(root) if root.is_dir() else spec.splits
     splits = {
         split: load_dataset(args.name, args.data_dir, split, options, cache_dir=args.cache_dir,
                             progress=not args.quiet)
-        for split in spec.splits
+        for split in present if split not in unions
     }  # fmt: skip
-    print(describe(args.name, splits))
+    counts = {
+        s: len(splits[s]) if s in splits else sum(len(splits[p]) for p in unions[s])
+        for s in present
+    }
+    print(describe(args.name, splits, counts))
     first = next(iter(splits.values()))
-    preview = args.preview or Path(f"{args.name}-preview.png")
+    # Not in the working directory by default: it might be the data directory itself.
+    cache = args.cache_dir or default_cache_dir()
+    preview = args.preview or cache / "previews" / f"{args.name}-preview.png"
     print(f"preview:   {save_images(first.images[:64], preview, ncol=8)}")
 
 
@@ -194,7 +204,8 @@ def add_preprocessing_flags(p: argparse.ArgumentParser, defaults: bool = False) 
     """--crop and --skip-bad-images; `train` leaves them None so a --config file's values hold."""
     p.add_argument("--crop", choices=CROPS, default="auto" if defaults else None,
                    help="auto: the data set's own (CelebA 148x148 at (40, 15), LFW centre "
-                   "150x150, folders centre square)")  # fmt: skip
+                   "150x150, folders centre square, MNIST padded to 32); center: the largest "
+                   "centred square; none: the whole image")  # fmt: skip
     p.add_argument("--skip-bad-images", action="store_const", const=True,
                    default=False if defaults else None,
                    help="leave out (and list) images that cannot be decoded")  # fmt: skip
@@ -202,7 +213,8 @@ def add_preprocessing_flags(p: argparse.ArgumentParser, defaults: bool = False) 
 
 def add_cache_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", type=Path,
-                   help="cache of preprocessed data (default ~/.cache/vaegan)")  # fmt: skip
+                   help="cache of preprocessed data (default $XDG_CACHE_HOME/vaegan or "
+                   "~/.cache/vaegan)")  # fmt: skip
 
 
 def parser() -> argparse.ArgumentParser:
@@ -218,7 +230,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--model", choices=VARIANTS)
     t.add_argument("--data", choices=sorted(DATASETS))
     t.add_argument("--data-dir", help="where the data set's files are (docs/DATA.md)")
-    t.add_argument("--split", help="split to train on (default train; CelebA: also trainval)")
+    t.add_argument("--split", help="split to train on (default train; CelebA: val, test, "
+                   "trainval; SVHN: extra; folders: all)")  # fmt: skip
     add_preprocessing_flags(t)
     t.add_argument(
         "--no-resize",
@@ -282,7 +295,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--data", choices=sorted(DATASETS), default="fashion-mnist")
     e.add_argument("--data-dir")
     e.add_argument("--image-size", type=int, help="default: the data set's (as models use)")
-    e.add_argument("--crop", choices=CROPS, default="auto")
+    add_preprocessing_flags(e, defaults=True)
+    e.add_argument("--split-seed", type=int, default=0, help="held-out split of LFW and folders")
     add_cache_flag(e)
     e.add_argument("--out", type=Path, help="default: evaluators/DATA")
     e.add_argument("--target", choices=("classes", "binary", "real"), help="default: labels if any")
@@ -317,16 +331,20 @@ def parser() -> argparse.ArgumentParser:
         dest="data_command", required=True
     )
     i = d.add_parser("info", help="counts per split, image shape, labels, a preview grid")
-    i.add_argument("name", choices=sorted(DATASETS))
-    i.add_argument("--data-dir")
+    i.add_argument("name", choices=sorted(DATASETS), help="the data set's format")
+    i.add_argument("--data-dir", help="its files (README: Data sets); default: where known")
     i.add_argument("--image-size", type=int, help="default: the data set's own")
-    i.add_argument("--preview", type=Path, help="grid of the first split (NAME-preview.png)")
+    i.add_argument(
+        "--preview", type=Path, help="PNG of the first split (CACHE/previews/NAME-preview.png)"
+    )
     add_preprocessing_flags(i, defaults=True)
     add_cache_flag(i)
     i.add_argument("--quiet", action="store_true")
     i.set_defaults(func=cmd_data_info)
     g = d.add_parser("download", help="fetch a public data set, SHA-256 verified, resumable")
-    g.add_argument("name", choices=sorted({*SOURCES, "celeba"}))
+    g.add_argument("name", choices=sorted({*SOURCES, "celeba"}),
+                   help="lfw fetches lfw.tgz; lfw_attributes.txt has no checksum to verify, "
+                   "so it is fetched by hand; celeba prints what to fetch")  # fmt: skip
     g.add_argument("--to", required=True, help="directory to download into (then --data-dir)")
     g.add_argument("--mirror", help="fetch every file from MIRROR/FILE instead")
     g.add_argument("--quiet", action="store_true")

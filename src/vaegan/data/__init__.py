@@ -9,10 +9,11 @@ from functools import partial
 from pathlib import Path
 
 from vaegan.config import RunConfig
+from vaegan.data import celeba, folder, lfw, svhn
 from vaegan.data.cache import cache_key, cached_dataset, default_cache_dir
 from vaegan.data.celeba import celeba_inputs, load_celeba
 from vaegan.data.dataset import Dataset
-from vaegan.data.folder import folder_inputs, load_folder
+from vaegan.data.folder import folder_inputs, folder_splits, load_folder
 from vaegan.data.idx import idx_files, load_idx_dataset
 from vaegan.data.info import describe
 from vaegan.data.lfw import lfw_inputs, load_lfw
@@ -38,6 +39,13 @@ class DatasetSpec:
     channels: int
     layout: str  # the expected files, for errors and `vaegan data info`
     default_dir: str | None = None
+    # Splits a given directory has (default: all of `splits`), and splits that are unions of
+    # others (`vaegan data info` adds those up instead of building them).
+    available: Callable[[Path], tuple[str, ...]] | None = None
+    unions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def splits_in(self, root: Path) -> tuple[str, ...]:
+        return self.available(root) if self.available else self.splits
 
 
 def _idx(name: str, classes: tuple[str, ...] = (), any_name: bool = False) -> dict:
@@ -52,10 +60,11 @@ def _idx(name: str, classes: tuple[str, ...] = (), any_name: bool = False) -> di
 
 
 MNIST_LAYOUT = "DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]"
+DEBIAN_HINT = "; on Debian: apt-get install dataset-fashion-mnist"
 DATASETS: dict[str, DatasetSpec] = {
     "fashion-mnist": DatasetSpec(
         **_idx("fashion-mnist", FASHION_MNIST_CLASSES), image_size=32, channels=1,
-        layout=MNIST_LAYOUT, default_dir="/usr/share/datasets/fashion-mnist",
+        layout=MNIST_LAYOUT + DEBIAN_HINT, default_dir="/usr/share/datasets/fashion-mnist",
     ),
     "mnist": DatasetSpec(
         **_idx("mnist", MNIST_CLASSES), image_size=32, channels=1,
@@ -66,24 +75,24 @@ DATASETS: dict[str, DatasetSpec] = {
         layout="DIR/*{train,t10k|test}-{images-idx3,labels-idx1}-ubyte[.gz] (one pair per split)",
     ),
     "svhn": DatasetSpec(
-        splits=("train", "test", "extra"), inputs=lambda root, split: [svhn_file(root, split)],
+        splits=svhn.SPLITS, inputs=lambda root, split: [svhn_file(root, split)],
         build=load_svhn, image_size=32, channels=3,
         layout="DIR/{train,test,extra}_32x32.mat",
     ),
     "celeba": DatasetSpec(
-        splits=("train", "val", "test", "trainval"), inputs=celeba_inputs, build=load_celeba,
-        image_size=64, channels=3,
+        splits=celeba.SPLITS, inputs=celeba_inputs, build=load_celeba,
+        image_size=64, channels=3, unions=(("trainval", ("train", "val")),),
         layout="DIR/img_align_celeba/ (or img_align_celeba.zip), DIR/list_attr_celeba.txt, "
         "DIR/list_eval_partition.txt",
     ),
     "lfw": DatasetSpec(
-        splits=("train", "test"), inputs=lfw_inputs, build=load_lfw, image_size=64, channels=3,
+        splits=lfw.SPLITS, inputs=lfw_inputs, build=load_lfw, image_size=64, channels=3,
         layout="DIR/lfw/ (or lfw-deepfunneled/, lfw.tgz, lfw-deepfunneled.tgz), "
         "DIR/lfw_attributes.txt",
     ),
     "folder": DatasetSpec(
-        splits=("train", "test", "all"), inputs=folder_inputs, build=load_folder,
-        image_size=64, channels=3,
+        splits=folder.SPLITS, inputs=folder_inputs, build=load_folder,
+        image_size=64, channels=3, available=folder_splits, unions=(("all", ("train", "test")),),
         layout="DIR/**/*.{jpg,png,...}; class subfolders DIR/CLASS/ give labels; "
         "DIR/train/ and DIR/test/ give the splits",
     ),
@@ -105,14 +114,15 @@ def load_dataset(
     if name not in DATASETS:
         raise DataError(f"unknown data set '{name}' (known: {', '.join(sorted(DATASETS))})")
     spec = DATASETS[name]
-    if split not in spec.splits:
-        raise DataError(f"unknown split '{split}' for {name} (known: {', '.join(spec.splits)})")
     directory = data_dir or spec.default_dir
     if directory is None:
         raise DataError(f"{name}: pass --data-dir DIR, laid out as {spec.layout}")
     root = Path(directory)
     if not root.is_dir():
         raise DataError(f"{root}: data directory not found ({name} expects {spec.layout})")
+    if split not in spec.splits_in(root):
+        known = ", ".join(spec.splits_in(root))
+        raise DataError(f"unknown split '{split}' for {name} in {root} (known: {known})")
     options = options or LoadOptions(image_size=spec.image_size, channels=spec.channels)
     inputs = spec.inputs(root, split)
     build = partial(spec.build, root, split, options, progress)

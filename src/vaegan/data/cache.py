@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from vaegan.checkpoint import file_sha256, publish_permissions
-from vaegan.data.dataset import Dataset
-from vaegan.data.decode import report
+from vaegan.data.dataset import Dataset, report
 from vaegan.data.transform import LoadOptions
+from vaegan.errors import DataError
 
 # Bump when a loader's output changes for the same inputs and options: old entries then miss.
 CACHE_FORMAT = 1
@@ -36,15 +36,18 @@ def default_cache_dir() -> Path:
 
 
 def input_identity(paths: list[Path]) -> str:
-    """SHA-256 over (path, size, mtime) of each input file, folders expanded to every file
-    beneath them. os.scandir keeps this to about a second for CelebA's 202,599 files."""
+    """SHA-256 over (path, size, mtime, ctime, inode) of each input file, folders expanded to
+    every file beneath them. os.scandir keeps this to about a second for 202,599 files."""
     digest = hashlib.sha256()
     for path in paths:
-        entries = (
-            walk(os.path.abspath(path)) if path.is_dir() else [(os.path.abspath(path), path.stat())]
-        )
+        if path.is_dir():
+            entries = walk(os.path.abspath(path))
+        else:
+            entries = [(os.path.abspath(path), path.stat())]
         for name, stat in entries:
-            digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            # ctime and inode too: copy tools can keep a rewritten file's size and mtime.
+            identity = (name, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+            digest.update(("\0".join(map(str, identity)) + "\n").encode())
     return digest.hexdigest()
 
 
@@ -83,8 +86,13 @@ def cached_dataset(cache_dir: Path | None, key: dict, build: Callable[[], Datase
             report(f"{entry}: corrupt cache entry ({err}); rebuilding it")
             shutil.rmtree(entry, ignore_errors=True)
     dataset = build()
-    write_entry(entry, digest, dataset)
-    return read_entry(entry, digest)
+    try:
+        write_entry(entry, digest, dataset)
+        return read_entry(entry, digest, fresh=True)
+    except (OSError, CorruptEntry) as err:
+        raise DataError(
+            f"{entry}: cannot write the data cache there ({err}); pass --cache-dir DIR"
+        ) from None
 
 
 class CorruptEntry(Exception):
@@ -122,8 +130,10 @@ def write_entry(entry: Path, digest: str, dataset: Dataset) -> None:
         raise
 
 
-def read_entry(entry: Path, digest: str) -> Dataset:
-    """The entry's arrays, memory-mapped copy-on-write, after checking every file's SHA-256."""
+def read_entry(entry: Path, digest: str, fresh: bool = False) -> Dataset:
+    """The entry's arrays, memory-mapped copy-on-write, after checking every file's SHA-256.
+    Its notes (what the loader left out) are reported again: a cached run says it too. A
+    `fresh` entry, just written and hashed by this process, is neither checked nor reported."""
     try:
         meta = json.loads((entry / "meta.json").read_text())
         if meta.get("key") != digest:
@@ -131,11 +141,13 @@ def read_entry(entry: Path, digest: str) -> Dataset:
         arrays = {}
         for array_name, sha256 in meta["files"].items():
             file = entry / f"{array_name}.npy"
-            if file_sha256(file) != sha256:
+            if not fresh and file_sha256(file) != sha256:
                 raise CorruptEntry(f"{file.name} does not match its checksum")
             arrays[array_name] = np.load(file, mmap_mode="c", allow_pickle=False)
         if list(arrays["images"].shape) != meta["shape"]:
             raise CorruptEntry("images.npy has the wrong shape")
+        for note in [] if fresh else meta["notes"]:
+            report(note)
         return Dataset(
             name=meta["name"],
             images=arrays["images"],

@@ -27,7 +27,7 @@ ALIGNED_SHAPE = (218, 178)
 PAPER_BOX: Box = (40, 15, 148, 148)
 
 
-def celeba_inputs(root: Path, split: str) -> list[Path]:
+def celeba_inputs(root: Path, split: str = "") -> list[Path]:
     """The image folder (or zip), the attribute file and the partition file."""
     images = next((p for p in (root / IMAGES_DIR, root / IMAGES_ZIP) if p.exists()), None)
     if images is None:
@@ -63,6 +63,8 @@ def read_attributes(path: Path) -> tuple[tuple[str, ...], dict[str, np.ndarray]]
             )
         if any(v not in ("1", "-1") for v in values):
             raise DataError(f"{path}, line {number}: attribute values must be 1 or -1")
+        if fields[0] in rows:
+            raise DataError(f"{path}, line {number}: a second row for {fields[0]}")
         rows[fields[0]] = np.array(values, dtype=np.int8)
     if len(rows) != count:
         raise DataError(f"{path}: line 1 says {count} images but the file has {len(rows)} rows")
@@ -86,10 +88,18 @@ def read_partition(path: Path, known: set[str], images_source: Path) -> list[tup
     return entries
 
 
+def open_zip(path: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as err:
+        problem = f"not a readable zip archive, truncated or corrupt ({err})"
+        raise DataError(f"{path}: {problem}") from None
+
+
 def load_celeba(root: Path, split: str, options: LoadOptions, progress: bool = True) -> Dataset:
     images_path, attributes_path, partition_path = celeba_inputs(root, split)
     names, rows = read_attributes(attributes_path)
-    archive = zipfile.ZipFile(images_path) if images_path.suffix == ".zip" else None
+    archive = open_zip(images_path) if images_path.suffix == ".zip" else None
     try:
         if archive is not None:
             members = {Path(m).name: m for m in archive.namelist() if not m.endswith("/")}

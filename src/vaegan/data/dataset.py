@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+
+HELD_OUT_FRACTION = 0.1  # test share of splits we draw ourselves (LFW, image folders)
+
+
+def report(message: str) -> None:
+    """Tell the user about data left out: never silently."""
+    print(f"vaegan: {message}", file=sys.stderr)
+
+
+def left_out(names: list[str], what: str) -> tuple[str, ...]:
+    """Report items a loader left out; the note is kept with the data set."""
+    if not names:
+        return ()
+    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+    note = f"left out {len(names)} {what}: {shown}"
+    report(note)
+    return (note,)
 
 
 @dataclass(frozen=True)

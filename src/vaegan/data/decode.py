@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 import os
-import sys
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from vaegan.data.dataset import left_out
 from vaegan.data.transform import Box, LoadOptions, center_box, crop, resample
 from vaegan.errors import DataError
 
@@ -26,7 +28,10 @@ CHUNK = 256  # images decoded, then resampled, together
 DECODE_ERRORS = (
     UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError,
 )  # fmt: skip
+# What reading a file, or a member of a zip archive, raises when it cannot be read whole.
+READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+SKIP_HINT = "pass --skip-bad-images to leave such images out (they are listed)"
 
 
 @dataclass(frozen=True)
@@ -37,31 +42,20 @@ class ImageSource:
     read: Callable[[], bytes]
 
 
-def report(message: str) -> None:
-    """Tell the user about data left out: never silently."""
-    print(f"vaegan: {message}", file=sys.stderr)
-
-
-def left_out(names: list[str], what: str) -> tuple[str, ...]:
-    """Report items a loader left out; the note is kept with the data set."""
-    if not names:
-        return ()
-    shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-    note = f"left out {len(names)} {what}: {shown}"
-    report(note)
-    return (note,)
-
-
 def decode_one(source: ImageSource, mode: str) -> np.ndarray:
-    """(H, W, C) uint8; raises DataError naming the file if it cannot be decoded whole."""
+    """(H, W, C) uint8; raises DataError naming the file if it cannot be read or decoded whole."""
     try:
-        with Image.open(io.BytesIO(source.read())) as image:
+        data = source.read()
+    except READ_ERRORS as err:
+        raise DataError(f"{source.name}: cannot read it ({err}); {SKIP_HINT}") from None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
             image.load()  # decodes everything now: a truncated file fails here, not later
             array = np.asarray(image.convert(mode))
     except DECODE_ERRORS as err:
         raise DataError(
             f"{source.name}: cannot decode the image, it is corrupt or truncated ({err}); "
-            "pass --skip-bad-images to leave such images out"
+            f"{SKIP_HINT}"
         ) from None
     return array[..., None] if array.ndim == 2 else array
 
@@ -78,11 +72,13 @@ def decode_images(
     """Images (N', S, S, C), the indices (N',) of the sources they come from, and notes.
 
     `box(height, width)` gives each image's crop (None: `options.crop` decides). Unreadable images
-    raise DataError, or with options.skip_bad_images are left out and reported.
+    raise DataError, or with options.skip_bad_images are left out and reported. The output is
+    allocated once, so building a data set needs its size in memory, not twice that.
     """
     mode = "L" if options.channels == 1 else "RGB"
     pick_box = box or default_box(options)
-    out: list[np.ndarray] = []
+    size = options.image_size
+    out = np.empty((total, size, size, options.channels), dtype=np.uint8)
     kept: list[int] = []
     bad: list[str] = []
     sizes = SizeCheck(options)
@@ -106,13 +102,15 @@ def decode_images(
                 sizes.check(source.name, image.shape)
                 cropped.append(image)
                 kept.append(start + i)
-            out += resample_all(cropped, options)
+            first = len(kept) - len(cropped)  # where this chunk's kept images go in `out`
+            for j, image in enumerate(resample_all(cropped, options)):
+                out[first + j] = image
             start += len(chunk)
             bar.update(len(chunk))
     notes = left_out(bad, "unreadable image(s)")
-    if not out:
+    if not kept:
         raise DataError(f"{desc}: {'no readable images' if bad else 'the split has no images'}")
-    return np.stack(out), np.asarray(kept, dtype=np.int64), notes
+    return out[: len(kept)], np.asarray(kept, dtype=np.int64), notes
 
 
 def try_decode(source: ImageSource, mode: str, skip_bad: bool) -> np.ndarray | None:
@@ -161,13 +159,13 @@ class SizeCheck:
         first_name, first_shape = self.first
         if shape[:2] != first_shape[:2]:
             raise DataError(
-                f"images of mixed sizes: {first_name} is {first_shape[0]}x{first_shape[1]}, "
-                f"{name} is {shape[0]}x{shape[1]}; turn resizing on (drop --no-resize) "
-                "to bring them to one size"
+                f"images of mixed sizes (after cropping): {first_name} is {first_shape[0]}x"
+                f"{first_shape[1]}, {name} is {shape[0]}x{shape[1]}; turn resizing on (drop "
+                "--no-resize) to bring them to one size"
             )
         size = self.options.image_size
         if shape[:2] != (size, size):
             raise DataError(
-                f"{name} is {shape[0]}x{shape[1]} but the model is {size}x{size} and resizing "
-                f"is off; pass --image-size {shape[0]} or drop --no-resize"
+                f"{name} is {shape[0]}x{shape[1]} (after cropping) but the model is {size}x{size} "
+                f"and resizing is off; pass --image-size {shape[0]} or drop --no-resize"
             )

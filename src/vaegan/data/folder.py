@@ -7,13 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from vaegan.data.dataset import Dataset
+from vaegan.data.dataset import HELD_OUT_FRACTION, Dataset
 from vaegan.data.decode import IMAGE_SUFFIXES, ImageSource, decode_images
 from vaegan.data.transform import LoadOptions
 from vaegan.errors import DataError
 
 SPLITS = ("train", "test", "all")
-TEST_FRACTION = 0.1
 
 
 def image_files(root: Path) -> list[Path]:
@@ -24,18 +23,20 @@ def has_split_folders(root: Path) -> bool:
     return (root / "train").is_dir() and (root / "test").is_dir()
 
 
+def folder_splits(root: Path) -> tuple[str, ...]:
+    """With train/ and test/ folders those two; otherwise our own split, and "all"."""
+    return ("train", "test") if has_split_folders(root) else SPLITS
+
+
 def folder_inputs(root: Path, split: str) -> list[Path]:
-    if not root.is_dir():
-        raise DataError(f"{root}: image folder not found")
-    if has_split_folders(root) and split == "all":
-        raise DataError(f"{root}: has train/ and test/ folders; choose --split train or test")
     return [root]
 
 
 def class_names(root: Path, files: list[Path]) -> tuple[str, ...]:
     """Subfolder names when every image sits directly in one of two or more subfolders."""
-    parents = {f.parent for f in files}
-    if len(parents) >= 2 and all(p.parent == root for p in parents):
+    root = root.resolve()  # "." and "pets/" alike: the root itself is never a class
+    parents = {f.parent.resolve() for f in files}
+    if len(parents) >= 2 and all(p != root and p.parent == root for p in parents):
         return tuple(sorted(p.name for p in parents))
     return ()
 
@@ -49,7 +50,9 @@ def split_files(root: Path, split: str, seed: int) -> tuple[Path, list[Path]]:
         return root, files
     is_test = np.zeros(len(files), dtype=bool)
     order = np.random.default_rng(seed).permutation(len(files))
-    is_test[order[: round(TEST_FRACTION * len(files))]] = True
+    # At least one test image (two images or more), so that a small folder still trains.
+    n_test = max(round(HELD_OUT_FRACTION * len(files)), 1 if len(files) > 1 else 0)
+    is_test[order[:n_test]] = True
     return root, [f for f, t in zip(files, is_test, strict=True) if t == (split == "test")]
 
 

@@ -65,11 +65,6 @@ def find_any_idx_images(root: Path, split: str) -> Path:
 
 def idx_files(root: Path, split: str, *, any_name: bool = False) -> tuple[Path, Path]:
     """(images, labels) files of a split: MNIST's names, or with any_name any IDX pair."""
-    if not root.is_dir():
-        raise DataError(
-            f"{root}: data directory not found (for Fashion-MNIST: "
-            "`apt-get install dataset-fashion-mnist`, or pass --data-dir)"
-        )
     if any_name:
         images = find_any_idx_images(root, split)
         stem = images.name.removesuffix(".gz").replace("-images-idx3-", "-labels-idx1-")

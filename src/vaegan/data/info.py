@@ -9,11 +9,12 @@ def shorten(names: tuple[str, ...], limit: int = 8) -> str:
     return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 
-def describe(name: str, splits: dict[str, Dataset]) -> str:
-    """A plain-text summary: images per split, image shape, classes, attributes, notes."""
+def describe(name: str, splits: dict[str, Dataset], counts: dict[str, int]) -> str:
+    """A plain-text summary: images per split (`counts`, unions of splits included), image
+    shape, classes, attributes, and what the loader left out of the built `splits`."""
     first = next(iter(splits.values()))
     lines = [f"{name}", f"{'split':10s} {'images':>8s}"]
-    lines += [f"{split:10s} {len(data):8d}" for split, data in splits.items()]
+    lines += [f"{split:10s} {count:8d}" for split, count in counts.items()]
     h, w, c = first.images.shape[1:]
     lines.append(f"image:     {h}x{w}x{c} uint8")
     if first.class_names:

@@ -17,23 +17,22 @@ from pathlib import Path
 
 import numpy as np
 
-from vaegan.data.dataset import Dataset
-from vaegan.data.decode import ImageSource, decode_images, left_out
+from vaegan.data.dataset import HELD_OUT_FRACTION, Dataset, left_out
+from vaegan.data.decode import ImageSource, decode_images
 from vaegan.data.transform import Box, LoadOptions, box_choice
 from vaegan.errors import DataError
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "test")  # people-disjoint, drawn from options.split_seed
 ATTRIBUTES = "lfw_attributes.txt"
 # Deep-funneled images are aligned, the closest to the code's landmark alignment (PAPER.md 5.3).
 IMAGE_SOURCES = ("lfw-deepfunneled", "lfw-deepfunneled.tgz", "lfw", "lfw.tgz")
 FACE_SHAPE = (250, 250)
 CENTER_150: Box = (50, 50, 150, 150)  # PAPER.md 5.3: the centre 150x150 of the 250x250 image
-TEST_FRACTION = 0.1
 
 Key = tuple[str, int]  # (person with underscores, image number)
 
 
-def lfw_inputs(root: Path, split: str) -> list[Path]:
+def lfw_inputs(root: Path, split: str = "") -> list[Path]:
     images = next((root / s for s in IMAGE_SOURCES if (root / s).exists()), None)
     if images is None:
         raise DataError(f"{root}: none of {', '.join(IMAGE_SOURCES)} found (LFW's images)")
@@ -46,7 +45,9 @@ def read_attributes(path: Path) -> tuple[tuple[str, ...], dict[Key, np.ndarray]]
     """Attribute names and each row's float32 scores, keyed by (person, image number)."""
     names: tuple[str, ...] | None = None
     rows: dict[Key, np.ndarray] = {}
+    row_line: dict[Key, int] = {}
     for number, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.rstrip()  # a trailing tab or CR would otherwise count as a value
         if not line.strip():
             continue
         if line.startswith("#"):
@@ -71,7 +72,12 @@ def read_attributes(path: Path) -> tuple[tuple[str, ...], dict[Key, np.ndarray]]
             raise DataError(f"{path}, line {number}: {err}") from None
         if not np.isfinite(scores).all():
             raise DataError(f"{path}, line {number}: scores must be finite numbers")
-        rows[key] = scores
+        if key in rows:
+            raise DataError(
+                f"{path}, line {number}: a second row for {fields[0]} {key[1]} "
+                f"(the first is line {row_line[key]})"
+            )
+        rows[key], row_line[key] = scores, number
     if names is None:
         raise DataError(f"{path}: no header line naming person, imagenum and the attributes")
     return names, rows
@@ -87,13 +93,13 @@ def image_key(file_name: str) -> Key | None:
 
 
 def people_disjoint_test(keys: list[Key], seed: int) -> set[str]:
-    """People, drawn in a seeded order, whose images first reach TEST_FRACTION of all."""
+    """People, drawn in a seeded order, whose images first reach HELD_OUT_FRACTION of all."""
     people = sorted({person for person, _ in keys})
     counts = {p: 0 for p in people}
     for person, _ in keys:
         counts[person] += 1
     order = np.random.default_rng(seed).permutation(len(people))
-    test, total, wanted = set(), 0, math.ceil(TEST_FRACTION * len(keys))
+    test, total, wanted = set(), 0, math.ceil(HELD_OUT_FRACTION * len(keys))
     for i in order:
         if total >= wanted:
             break
@@ -114,15 +120,14 @@ def load_lfw(root: Path, split: str, options: LoadOptions, progress: bool = True
     test_people = people_disjoint_test(keys, options.split_seed)
     keys = [k for k in keys if (k[0] in test_people) == (split == "test")]
     box = box_choice(options, CENTER_150, FACE_SHAPE, "LFW")
-    wanted = {files[k]: k for k in keys}
-    images, kept, bad = decode_images(
-        read_images(images_path, wanted), len(keys), options, box,
+    images, kept, unreadable = decode_images(
+        read_images(images_path, [files[k] for k in keys]), len(keys), options, box,
         desc=f"lfw/{split}", progress=progress,
     )  # fmt: skip
     attributes = np.stack([rows[keys[i]] for i in kept])
     return Dataset(
         name="lfw", images=images, attributes=attributes, attribute_names=names,
-        attribute_kind="real", notes=notes + bad,
+        attribute_kind="real", notes=notes + unreadable,
     )  # fmt: skip
 
 
@@ -141,9 +146,9 @@ def list_images(source: Path) -> dict[Key, str]:
     return found
 
 
-def read_images(source: Path, wanted: dict[str, Key]):
-    """ImageSources for the wanted files, in the order of `wanted` (its keys are sorted)."""
-    order = sorted(wanted, key=wanted.__getitem__)
+def read_images(source: Path, order: list[str]) -> Iterator[ImageSource]:
+    """ImageSources for these files (paths in the folder or the archive), in this order."""
+    wanted = set(order)
     if source.is_dir():
         for path in order:
             yield ImageSource(path, lambda path=path: Path(path).read_bytes())

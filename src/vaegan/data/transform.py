@@ -7,6 +7,7 @@ share one path. Resampling runs batched in torch, not per image in Python.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -79,18 +80,18 @@ def gaussian_kernel(sigma: float) -> torch.Tensor:
 
 
 def blur(x: torch.Tensor, sigma_h: float, sigma_w: float) -> torch.Tensor:
-    """Separable Gaussian blur of (N, C, H, W), edges reflected."""
+    """Separable Gaussian blur of (N, C, H, W), edge pixels repeated beyond the border (as
+    scikit-image's gaussian filter, mode "nearest", in the paper's code)."""
     n, c, h, w = x.shape
     x = x.reshape(n * c, 1, h, w)
     for sigma, dim in ((sigma_h, 2), (sigma_w, 3)):
         if sigma <= 0:
             continue
         kernel = gaussian_kernel(sigma)
-        pad = min(len(kernel) // 2, x.shape[dim] - 1)
-        kernel = kernel[len(kernel) // 2 - pad : len(kernel) // 2 + pad + 1]
+        pad = len(kernel) // 2
         shape = (1, 1, -1, 1) if dim == 2 else (1, 1, 1, -1)
         padding = (0, 0, pad, pad) if dim == 2 else (pad, pad, 0, 0)
-        x = F.conv2d(F.pad(x, padding, mode="reflect"), kernel.view(shape))
+        x = F.conv2d(F.pad(x, padding, mode="replicate"), kernel.view(shape))
     return x.reshape(n, c, h, w)
 
 
@@ -108,9 +109,10 @@ def axis_operator(n_in: int, n_out: int) -> torch.Tensor:
 
 def resample(images: np.ndarray, size: int) -> np.ndarray:
     """Anti-aliased resize of uint8 (N, H, W, C) to (N, size, size, C), as the paper's code:
-    blur then bicubic, as two small matrix products per image (A_h X A_w^T), which runs ~20x
-    faster on the CPU than convolution and interpolation kernels. The code's scikit-image resize
-    interpolates with a cubic spline; torch's bicubic kernel (a = -0.75) differs from it slightly.
+    blur then bicubic, as two small matrix products per image (A_h X A_w^T), which runs 12x
+    faster on the CPU than convolution and interpolation kernels (docs/DATA.md). The code's
+    scikit-image resize interpolates with a cubic spline; torch's bicubic kernel (a = -0.75)
+    differs from it slightly.
     """
     _, h, w, _ = images.shape
     if (h, w) == (size, size):
@@ -142,7 +144,9 @@ def preprocess_array(
     return np.concatenate(chunks) if chunks else images
 
 
-def box_choice(options: LoadOptions, paper_box: Box, shape: tuple[int, int], what: str):
+def box_choice(
+    options: LoadOptions, paper_box: Box, shape: tuple[int, int], what: str
+) -> Callable[[int, int], Box | None]:
     """Crop function for a data set with its own crop ("auto"): images must have its shape."""
     if options.crop == "none":
         return lambda height, width: None
