@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -45,6 +46,7 @@ TRAIN_FLAGS = {
     "gamma": ("loss", "gamma"),
     "eval_every": ("train", "eval_every"),
     "evaluator": ("train", "evaluator"),
+    "sync_batchnorm": ("train", "sync_batchnorm"),
 }
 
 
@@ -84,6 +86,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     ckpt = train(
         cfg, Path(args.out), resume=args.resume, progress=not args.quiet, cache_dir=args.cache_dir
     )
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, the main rank alone reports
     print(f"{'checkpoint:':17s}{ckpt}")
     print(f"{'metrics:':17s}{Path(args.out) / 'metrics.jsonl'}")
     for kind in ("samples", "reconstructions"):
@@ -258,6 +262,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     t.add_argument("--eval-every", type=int, help="log domain FD/KID of samples every N steps")
     t.add_argument("--evaluator", help="evaluator folder (default: evaluators/DATA)")
+    t.add_argument("--sync-batchnorm", action="store_const", const=True,
+                   help="under torchrun: BatchNorm statistics of the global batch")  # fmt: skip
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     add_cache_flag(t)
     t.set_defaults(func=cmd_train)

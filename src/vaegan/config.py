@@ -182,6 +182,8 @@ class TrainConfig:
     eval_every: int | None = None
     eval_n: int = 2000
     evaluator: str | None = None
+    # Under torchrun: BatchNorm statistics of the global batch rather than of each process's.
+    sync_batchnorm: bool = False
 
     def __post_init__(self) -> None:
         if self.eval_every is not None and self.eval_every < 1:

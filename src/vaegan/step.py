@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from vaegan.config import LossConfig
+from vaegan.distributed import SINGLE, Distributed
 from vaegan.losses import (
     discriminator_loss,
     gan_costs,
@@ -38,28 +39,30 @@ class Forward:
     stats: dict[str, Tensor]
 
 
-def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None) -> Tensor:
-    """One sample z = mu + sigma * eps per image (trap 12)."""
-    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-    return mu + (0.5 * logvar).exp() * eps
-
-
 def forward(
-    model: VAEGAN, x: Tensor, cfg: LossConfig, generator: torch.Generator | None
+    model: VAEGAN,
+    x: Tensor,
+    cfg: LossConfig,
+    generator: torch.Generator | None,
+    dist: Distributed = SINGLE,
 ) -> Forward:
-    """One forward pass of Algorithm 1 for the model's variant. x: (B, C, H, W) in [-1, 1]."""
+    """One forward pass of Algorithm 1 for the model's variant. x: (B, C, H, W) in [-1, 1],
+    this rank's share of the global batch."""
     variant = model.cfg.variant
     batch = x.shape[0]
     saturating = cfg.generator_loss == "saturating"
     stats: dict[str, Tensor] = {}
 
-    def prior_sample() -> Tensor:
-        shape = (batch, model.cfg.z_dim)
-        return torch.randn(shape, generator=generator, device=x.device, dtype=x.dtype)
+    def noise() -> Tensor:
+        """(B, z) standard normal: this rank's rows of the global batch's draw, so that N ranks
+        see the noise one process would."""
+        shape = (batch * dist.world, model.cfg.z_dim)
+        draw = torch.randn(shape, generator=generator, device=x.device, dtype=x.dtype)
+        return dist.shard(draw)
 
     if variant == "gan":
         # Plain GAN (eq. 5): Dec(Z_p) is the only fake.
-        x_p = model.dec(prior_sample())
+        x_p = model.dec(noise())  # Z_p ~ N(0, I)
         _, logits = model.dis(torch.cat([x, x_p]))  # one Dis pass over [X; X_p] (2B)
         logit_real, logit_fake = logits[:batch], logits[batch:]
         cost_real, cost_fake = gan_costs(logit_real, logit_fake)
@@ -71,7 +74,7 @@ def forward(
 
     # Z <- Enc(X); L_prior
     mu, logvar = model.enc(x)
-    z = reparameterize(mu, logvar, generator)
+    z = mu + (0.5 * logvar).exp() * noise()  # one sample per image (trap 12)
     l_prior = kl_prior(mu, logvar)
     stats["l_prior"] = l_prior.detach()
 
@@ -85,7 +88,7 @@ def forward(
     # X_tilde <- Dec(Z) and X_p <- Dec(Z_p) in one Dec pass over [Z; Z_p] (2B). The code runs Dec
     # a second time on [Z; Z_p] for the GAN term; reusing X_tilde saves that pass and only changes
     # which images share Dec's BN batch statistics (docs/DEVIATIONS.md).
-    x_tilde, x_p = model.dec(torch.cat([z, prior_sample()])).split(batch)
+    x_tilde, x_p = model.dec(torch.cat([z, noise()])).split(batch)
 
     # One Dis pass over [X; X_tilde; X_p] (3B): BN statistics mix real and fake (trap 5). Its
     # Dis_l features give L_llike, so no second Dis_l pass over [X_tilde; X] is needed.
@@ -152,12 +155,26 @@ def train_step(
     x: Tensor,
     cfg: LossConfig,
     generator: torch.Generator | None = None,
+    dist: Distributed = SINGLE,
 ) -> dict[str, Tensor | float]:
-    """One step of Algorithm 1: forward, gate, each network's own gradient, then all steps."""
-    out = forward(model, x, cfg, generator)
+    """One step of Algorithm 1: forward, gate, each network's own gradient, then all steps.
+
+    With several ranks, the statistics (so the gating decision) and the gradients are those of
+    the global batch: averaged across ranks, one all-reduce each. BatchNorm running statistics
+    ride along with the gradients, so every rank keeps the same ones (with sync_batchnorm they
+    are equal already).
+    """
+    out = forward(model, x, cfg, generator, dist)
+    out.stats = dict(zip(out.stats, dist.mean(list(out.stats.values())), strict=True))
     skip = {name for name, update in gate(out.stats, cfg, model.cfg.variant).items() if not update}
     names = [name for name in out.losses if name not in skip]
     grads = gradients(model, out.losses, names)
+    running = [b for b in model.buffers() if b.is_floating_point()] if dist.enabled else []
+    flat = iter(dist.mean([g for name in names for g in grads[name]] + running))
+    grads = {name: tuple(next(flat) for _ in grads[name]) for name in names}
+    with torch.no_grad():
+        for buffer in running:
+            buffer.copy_(next(flat))
     nets = model.networks()
     for name in names:
         for p, g in zip(nets[name].parameters(), grads[name], strict=True):

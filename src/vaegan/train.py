@@ -25,6 +25,13 @@ from vaegan.checkpoint import (
 from vaegan.config import OptimConfig, RunConfig
 from vaegan.data import load_run_data
 from vaegan.data.batches import Batches
+from vaegan.distributed import (
+    Distributed,
+    check_batch,
+    from_environment,
+    shutdown,
+    sync_batchnorm,
+)
 from vaegan.errors import ConfigError, TrainingDiverged, VaeganError
 from vaegan.evaluate import domain_names, domain_quality
 from vaegan.images import interleave_rows, save_images, to_model, to_uint8
@@ -157,8 +164,9 @@ class Grids:
             save_images(pairs, self.out / f"reconstructions_{step:06d}.png", self.ncol)
 
 
-def prepare_run_dir(cfg: RunConfig, run_dir: Path, resume: bool) -> None:
-    """Fresh run: refuse to overwrite a checkpoint. Both: write the resolved config."""
+def prepare_run_dir(cfg: RunConfig, run_dir: Path, resume: bool, write: bool = True) -> None:
+    """Fresh run: refuse to overwrite a checkpoint. Both: write the resolved config (`write`:
+    every rank checks, so that all fail together; only the main rank writes)."""
     if resume:
         done = checkpoint_step(find_checkpoint(run_dir))
         if cfg.train.steps < done:
@@ -171,8 +179,9 @@ def prepare_run_dir(cfg: RunConfig, run_dir: Path, resume: bool) -> None:
             f"{run_dir}: already holds a checkpoint; pass --resume to continue it, "
             "or choose another --out"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.save(run_dir / "config.json")  # on resume, --steps may have grown
+    if write:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg.save(run_dir / "config.json")  # on resume, --steps may have grown
 
 
 def train(
@@ -185,17 +194,42 @@ def train(
 ) -> Path:
     """Train the configured variant into `run_dir`; returns the checkpoint folder.
 
+    Started by `torchrun --nproc-per-node N`, each process trains on its share of every batch
+    (docs/SCALING.md); the main rank alone writes logs, grids and checkpoints.
     cache_dir: where preprocessed data sets are cached (None: the user's cache directory).
     """
-    run_dir = Path(run_dir)
-    device = resolve_device(cfg.train.device)
-    # Data first: a missing or broken data set fails before the run directory is touched.
+    dist, device_name = from_environment(cfg.train.device)
+    try:
+        return _train(cfg, Path(run_dir), dist, resolve_device(device_name), resume,
+                      progress and dist.main, cache_dir)  # fmt: skip
+    finally:
+        shutdown()
+
+
+def _train(
+    cfg: RunConfig,
+    run_dir: Path,
+    dist: Distributed,
+    device: torch.device,
+    resume: bool,
+    progress: bool,
+    cache_dir: Path | None,
+) -> Path:
+    check_batch(cfg.train.batch_size, dist.world)
+    # Data first: a missing or broken data set fails before the run directory is touched. The
+    # main rank builds the cache while the others wait, then they read it.
+    if not dist.main:
+        dist.barrier()
     train_set = load_run_data(cfg, cfg.data.split, cache_dir=cache_dir, progress=progress)
     held_out = load_run_data(cfg, "test", cache_dir=cache_dir, progress=progress).images
-    prepare_run_dir(cfg, run_dir, resume)
+    if dist.main:
+        dist.barrier()
+    prepare_run_dir(cfg, run_dir, resume, write=dist.main)
 
     torch.manual_seed(cfg.train.seed)  # initial weights are a function of the seed
     model = VAEGAN(cfg.model).to(device)
+    if cfg.train.sync_batchnorm:
+        sync_batchnorm(model)  # global-batch statistics (no-op in a single process)
     optimizers = make_optimizers(model, cfg.optim)
     start = 0
     if resume:
@@ -207,10 +241,11 @@ def train(
         flip=cfg.data.flip,
     )  # fmt: skip
     generator = torch.Generator(device=device)
-    metrics = Metrics(run_dir / "metrics.jsonl", resume_step=start)
-    grids = Grids(model, cfg, held_out, run_dir / "samples")
+    main = dist.main  # logs, grids, evaluation and checkpoint files: the main rank's work
+    metrics = Metrics(run_dir / "metrics.jsonl", resume_step=start) if main else None
+    grids = Grids(model, cfg, held_out, run_dir / "samples") if main else None
     quality = None
-    if cfg.train.eval_every:
+    if cfg.train.eval_every and main:
         evaluator = cfg.train.evaluator or str(Path("evaluators") / cfg.data.name)
         images = held_out[: cfg.train.eval_n]
         quality = domain_quality(evaluator, cfg.data.name, images, device=device)
@@ -235,38 +270,43 @@ def train(
         nonlocal last_saved
         if not finite_so_far():
             raise diverged(at)
-        save_checkpoint(run_dir, model, optimizers, cfg, at)
+        dist.check_agree(list(model.state_dict().values()), "weights")
+        if main:
+            save_checkpoint(run_dir, model, optimizers, cfg, at)
+        dist.barrier()
         last_saved = at
 
     bar = tqdm(total=cfg.train.steps, initial=start, disable=not progress, unit="step")
     with StopRequest() as stop:
         for step in range(start, cfg.train.steps):
-            x = batches(step)
+            x = dist.shard(batches(step))  # this rank's rows of the global batch
             generator.manual_seed(step_seed(cfg.train.seed, step))
-            stats = train_step(model, optimizers, x, cfg.loss, generator)
+            stats = train_step(model, optimizers, x, cfg.loss, generator, dist)
             losses = [v for k, v in stats.items() if k.startswith("l_")]
-            nonfinite |= ~torch.isfinite(torch.stack(losses)).all()
-            metrics.add(stats)
+            nonfinite |= ~torch.isfinite(torch.stack(losses)).all()  # alike on every rank
             bar.update(1)
             done = step + 1
-            if done % cfg.train.log_every == 0 or done == cfg.train.steps:
-                line = metrics.flush(done, cfg.train.batch_size)
-                shown = {k: v for k, v in line.items() if k.startswith("l_")}
-                bar.set_postfix(img_s=f"{line['images_per_s']:.0f}", **shown)
-                if not all(np.isfinite(v) for v in shown.values()):
-                    raise diverged(done)
-            if done % cfg.train.sample_every == 0 or done == cfg.train.steps:
-                grids.write(done)
-            if quality is not None and done % cfg.train.eval_every == 0:
-                metrics.write({"step": done} | domain_names(quality(model)))
+            log = done % cfg.train.log_every == 0 or done == cfg.train.steps
+            if log and bool(nonfinite):
+                raise diverged(done)
+            if main:
+                metrics.add(stats)
+                if log:
+                    line = metrics.flush(done, cfg.train.batch_size)
+                    shown = {k: v for k, v in line.items() if k.startswith("l_")}
+                    bar.set_postfix(img_s=f"{line['images_per_s']:.0f}", **shown)
+                if done % cfg.train.sample_every == 0 or done == cfg.train.steps:
+                    grids.write(done)
+                if quality is not None and done % cfg.train.eval_every == 0:
+                    metrics.write({"step": done} | domain_names(quality(model)))
             if done % cfg.train.checkpoint_every == 0 or done == cfg.train.steps:
                 checkpoint(done)
-            if stop.requested and done < cfg.train.steps:
+            if dist.any(stop.requested, device) and done < cfg.train.steps:
                 if last_saved != done:
                     checkpoint(done)
                 bar.close()
                 raise KeyboardInterrupt(f"stopped at step {done}; resume with --resume")
     bar.close()
-    if start >= cfg.train.steps:
+    if start >= cfg.train.steps and main:
         print(f"{run_dir}: already trained for {start} steps (--steps {cfg.train.steps})")
     return run_dir / CHECKPOINT_DIR
