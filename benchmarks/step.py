@@ -7,6 +7,12 @@
 Each (variant, shape) runs in its own process so that peak memory is its own: on CUDA the
 allocator's peak, on CPU the growth of the process's peak RSS over the timed steps.
 Gating is off so that every step does the full work of every network.
+
+FLOPs per image are counted with torch.utils.flop_counter over one step; GFLOP/s is that times
+images/s. The machine's ceilings are measured in the parent, interleaved with nothing: a 2048^3
+fp32 matmul, and the forward + backward (input and weight gradients) of a 5x5 stride-2 conv of
+the size the networks use most (128 -> 256 channels on 16x16 maps, batch 192 = 3 x 64, as Dis's
+3B pass). Each row's step is reported as a share of both.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import sys
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from vaegan.config import LossConfig, ModelConfig, OptimConfig
 from vaegan.models import VAEGAN
@@ -50,6 +57,9 @@ def measure(args: argparse.Namespace) -> dict:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
+    with FlopCounterMode(display=False) as counter:
+        train_step(model, optimizers, x, loss_cfg)
+    flops_per_image = counter.get_total_flops() / args.batch_size
     for _ in range(args.warmup):
         train_step(model, optimizers, x, loss_cfg)
     sync()
@@ -76,9 +86,41 @@ def measure(args: argparse.Namespace) -> dict:
         "median": statistics.median(rates),
         "max": max(rates),
         "peak_mib": peak,
+        "gflop_per_image": flops_per_image / 1e9,
         "device": str(device),
         "threads": torch.get_num_threads(),
     }
+
+
+def timed(fn, device: torch.device, repeats: int = 7) -> float:
+    """Median seconds of fn() after one warm-up."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def ceilings(device: torch.device) -> dict[str, float]:
+    """GFLOP/s of a large fp32 matmul and of a typical conv's forward + backward."""
+    a = torch.randn(2048, 2048, device=device)
+    matmul = 2 * 2048**3 / timed(lambda: a @ a, device) / 1e9
+    conv = torch.nn.Conv2d(128, 256, 5, stride=2, padding=2, bias=False).to(device)
+    x = torch.randn(192, 128, 16, 16, device=device, requires_grad=True)
+
+    def conv_step() -> None:
+        conv(x).sum().backward()
+
+    with FlopCounterMode(display=False) as counter:
+        conv_step()
+    flops = counter.get_total_flops()
+    return {"matmul": matmul, "conv": flops / timed(conv_step, device, 5) / 1e9}
 
 
 def main() -> None:
@@ -101,6 +143,9 @@ def main() -> None:
         print(json.dumps(measure(args)))
         return
 
+    ceiling = ceilings(resolve_device(args.device))
+    print(f"ceilings: matmul {ceiling['matmul']:.0f} GFLOP/s, conv fwd+bwd "
+          f"{ceiling['conv']:.0f} GFLOP/s", file=sys.stderr)  # fmt: skip
     rows = []
     for shape in args.shapes.split(","):
         size, channels = shape.split("x")
@@ -113,22 +158,29 @@ def main() -> None:
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
             r = rows[-1]
+            r["gflops"] = r["gflop_per_image"] * r["median"]
             print(
                 f"{r['variant']:9s} {r['shape']:8s} batch {r['batch']}: "
                 f"{r['median']:8.1f} img/s (min {r['min']:.1f}, max {r['max']:.1f}), "
-                f"peak {r['peak_mib']:.0f} MiB",
+                f"peak {r['peak_mib']:.0f} MiB, {r['gflop_per_image']:.2f} GFLOP/img = "
+                f"{r['gflops']:.0f} GFLOP/s",
                 file=sys.stderr,
             )
     if args.markdown:
         print(f"\nMachine: {platform.processor() or platform.machine()}, "
               f"torch {torch.__version__}, device {rows[0]['device']}, "
-              f"{rows[0]['threads']} threads\n")  # fmt: skip
-        print("| variant | image | width | batch | images/s median (min-max) | peak MiB |")
-        print("|---|---|---|---|---|---|")
+              f"{rows[0]['threads']} threads; ceilings: fp32 matmul {ceiling['matmul']:.0f} "
+              f"GFLOP/s, conv forward+backward {ceiling['conv']:.0f} GFLOP/s\n")  # fmt: skip
+        print("| variant | image | width | batch | images/s median (min-max) | peak MiB "
+              "| GFLOP/image | GFLOP/s | of matmul | of conv |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             print(
                 f"| {r['variant']} | {r['shape']} | {r['width']} | {r['batch']} | "
-                f"{r['median']:.1f} ({r['min']:.1f}-{r['max']:.1f}) | {r['peak_mib']:.0f} |"
+                f"{r['median']:.1f} ({r['min']:.1f}-{r['max']:.1f}) | {r['peak_mib']:.0f} | "
+                f"{r['gflop_per_image']:.2f} | {r['gflops']:.0f} | "
+                f"{100 * r['gflops'] / ceiling['matmul']:.0f} % | "
+                f"{100 * r['gflops'] / ceiling['conv']:.0f} % |"
             )
 
 
