@@ -99,7 +99,9 @@ def save_checkpoint(
     optimizers: dict[str, torch.optim.Optimizer],
     config: RunConfig,
     step: int,
+    grad_scaler: dict | None = None,
 ) -> Path:
+    """Write the checkpoint folder atomically; `grad_scaler`: fp16's scaler state, if any."""
     run_dir = Path(run_dir)
     final = run_dir / CHECKPOINT_DIR
     old = run_dir / f"{CHECKPOINT_DIR}.old"
@@ -114,6 +116,8 @@ def save_checkpoint(
             tensors |= t
         save_file(tensors, tmp / "trainer.safetensors")
         trainer = {"format": FORMAT_VERSION, "step": step, "optimizers": groups}
+        if grad_scaler is not None:
+            trainer["grad_scaler"] = grad_scaler
         atomic_write_text(tmp / "trainer.json", json.dumps(trainer, indent=2) + "\n")
         for file in tmp.iterdir():  # safetensors writes 0600 files
             publish_permissions(file)

@@ -47,6 +47,9 @@ TRAIN_FLAGS = {
     "eval_every": ("train", "eval_every"),
     "evaluator": ("train", "evaluator"),
     "sync_batchnorm": ("train", "sync_batchnorm"),
+    "precision": ("train", "precision"),
+    "compile": ("train", "compile"),
+    "channels_last": ("train", "channels_last"),
 }
 
 
@@ -59,7 +62,9 @@ def build_config(args: argparse.Namespace) -> RunConfig:
             raise VaeganError("--resume continues a run with its own config; drop --config")
         cfg = RunConfig.load(Path(args.out) / "config.json")
         # The data may have moved; everything else that defines the run stays as it was.
-        changed = sorted(set(given) - {"steps", "device", "eval_every", "evaluator", "data_dir"})
+        may_change = {"steps", "device", "eval_every", "evaluator", "data_dir", "compile",
+                      "channels_last"}  # fmt: skip
+        changed = sorted(set(given) - may_change)
         if changed:
             raise VaeganError(
                 f"--resume continues {args.out} with its own config; drop --{changed[0]}"
@@ -262,6 +267,23 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     t.add_argument("--eval-every", type=int, help="log domain FD/KID of samples every N steps")
     t.add_argument("--evaluator", help="evaluator folder (default: evaluators/DATA)")
+    t.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        help="autocast dtype of the step (fp16 with a gradient scaler); default fp32",
+    )
+    t.add_argument(
+        "--compile",
+        action="store_const",
+        const=True,
+        help="torch.compile each network (pays off on GPUs; docs/PERFORMANCE.md)",
+    )
+    t.add_argument(
+        "--channels-last",
+        action="store_const",
+        const=True,
+        help="NHWC memory layout for the networks and batches",
+    )
     t.add_argument("--sync-batchnorm", action="store_const", const=True,
                    help="under torchrun: BatchNorm statistics of the global batch")  # fmt: skip
     t.add_argument("--quiet", action="store_true", help="no progress bar")

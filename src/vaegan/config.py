@@ -184,6 +184,10 @@ class TrainConfig:
     evaluator: str | None = None
     # Under torchrun: BatchNorm statistics of the global batch rather than of each process's.
     sync_batchnorm: bool = False
+    # Speed options (docs/PERFORMANCE.md); fp32, eager and NCHW are the reference.
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    compile: bool = False  # torch.compile each network
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         if self.eval_every is not None and self.eval_every < 1:

@@ -2,6 +2,8 @@
 
 Reduction everywhere: summed over the elements of one sample, averaged over the batch. The code sums
 over the batch as well and divides its learning rate by the batch size, which is the same update.
+Inputs are taken to fp32 first: under bf16/fp16 autocast a sum over 16,384 feature errors would
+lose its precision (or overflow).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ def kl_prior(mu: Tensor, logvar: Tensor) -> Tensor:
 
     mu, logvar: (B, z). `logvar` is log sigma^2 (trap 9).
     """
+    mu, logvar = mu.float(), logvar.float()
     return -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(dim=1).mean()
 
 
@@ -24,7 +27,7 @@ def gaussian_nll(x_tilde: Tensor, x: Tensor, sigma: float = 1.0) -> Tensor:
     Both (B, ...). As L_llike^{Dis_l} (eq. 7) on Dis_l features with sigma = 1, the code's
     GaussianNegLogLikelihood; as the plain VAE's pixel-wise L_llike^{pixel} (eqs. 2-4) on images.
     """
-    return 0.5 * ((x - x_tilde) / sigma).square().flatten(1).sum(dim=1).mean()
+    return 0.5 * ((x.float() - x_tilde.float()) / sigma).square().flatten(1).sum(dim=1).mean()
 
 
 def gan_costs(logit_real: Tensor, logit_fake: Tensor) -> tuple[Tensor, Tensor]:
@@ -34,7 +37,7 @@ def gan_costs(logit_real: Tensor, logit_fake: Tensor) -> tuple[Tensor, Tensor]:
     detached values are also the code's real and fake costs for the equilibrium gating. Computed on
     logits: exact where the code adds 1e-3 inside the log.
     """
-    return F.softplus(-logit_real).mean(), F.softplus(logit_fake).mean()
+    return F.softplus(-logit_real.float()).mean(), F.softplus(logit_fake.float()).mean()
 
 
 def discriminator_loss(cost_real: Tensor, cost_fake: Tensor, real_weight: float) -> Tensor:
@@ -54,5 +57,6 @@ def generator_loss(logit_fake: Tensor, batch_size: int, *, saturating: bool = Tr
     Non-saturating (a deviation): minimise -log D(G) = softplus(-l).
     The code's Dec gets the unweighted gradient summed over both fakes, hence sum / B.
     """
+    logit_fake = logit_fake.float()
     per_fake = -F.softplus(logit_fake) if saturating else F.softplus(-logit_fake)
     return per_fake.sum() / batch_size

@@ -29,6 +29,7 @@ from vaegan.losses import (
     kl_prior,
 )
 from vaegan.models import VAEGAN
+from vaegan.precision import FP32, Precision
 
 
 @dataclass
@@ -137,15 +138,17 @@ def gate(stats: dict[str, Tensor], cfg: LossConfig, variant: str) -> dict[str, b
 
 
 def gradients(
-    model: VAEGAN, losses: dict[str, Tensor], names: list[str]
+    model: VAEGAN, losses: dict[str, Tensor], names: list[str], precision: Precision = FP32
 ) -> dict[str, tuple[Tensor, ...]]:
-    """Gradient of each named network's own loss with respect to its own parameters only."""
+    """Gradient of each named network's own loss with respect to its own parameters only
+    (of the scaled loss under fp16: the optimizer steps unscale them)."""
     nets = model.networks()
     grads = {}
     for i, name in enumerate(names):
         params = list(nets[name].parameters())
         last = i == len(names) - 1
-        grads[name] = torch.autograd.grad(losses[name], params, retain_graph=not last)
+        loss = precision.scale(losses[name])
+        grads[name] = torch.autograd.grad(loss, params, retain_graph=not last)
     return grads
 
 
@@ -156,6 +159,7 @@ def train_step(
     cfg: LossConfig,
     generator: torch.Generator | None = None,
     dist: Distributed = SINGLE,
+    precision: Precision = FP32,
 ) -> dict[str, Tensor | float]:
     """One step of Algorithm 1: forward, gate, each network's own gradient, then all steps.
 
@@ -164,11 +168,12 @@ def train_step(
     ride along with the gradients, so every rank keeps the same ones (with sync_batchnorm they
     are equal already).
     """
-    out = forward(model, x, cfg, generator, dist)
+    with precision.autocast():
+        out = forward(model, x, cfg, generator, dist)
     out.stats = dict(zip(out.stats, dist.mean(list(out.stats.values())), strict=True))
     skip = {name for name, update in gate(out.stats, cfg, model.cfg.variant).items() if not update}
     names = [name for name in out.losses if name not in skip]
-    grads = gradients(model, out.losses, names)
+    grads = gradients(model, out.losses, names, precision)
     running = [b for b in model.buffers() if b.is_floating_point()] if dist.enabled else []
     flat = iter(dist.mean([g for name in names for g in grads[name]] + running))
     grads = {name: tuple(next(flat) for _ in grads[name]) for name in names}
@@ -179,6 +184,7 @@ def train_step(
     for name in names:
         for p, g in zip(nets[name].parameters(), grads[name], strict=True):
             p.grad = g
-        optimizers[name].step()
+        precision.step(optimizers[name])
+    precision.update()
     # Python floats: which networks stepped is already known on the host.
     return out.stats | {f"updated_{name}": float(name not in skip) for name in out.losses}

@@ -20,6 +20,7 @@ from vaegan.checkpoint import (
     find_checkpoint,
     load_trainer_state,
     load_weights,
+    read_json,
     save_checkpoint,
 )
 from vaegan.config import OptimConfig, RunConfig
@@ -36,6 +37,7 @@ from vaegan.errors import ConfigError, TrainingDiverged, VaeganError
 from vaegan.evaluate import domain_names, domain_quality
 from vaegan.images import interleave_rows, save_images, to_model, to_uint8
 from vaegan.models import VAEGAN
+from vaegan.precision import Precision
 from vaegan.step import train_step
 
 
@@ -230,12 +232,19 @@ def _train(
     model = VAEGAN(cfg.model).to(device)
     if cfg.train.sync_batchnorm:
         sync_batchnorm(model)  # global-batch statistics (no-op in a single process)
+    memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    model.to(memory_format=memory_format)
+    if cfg.train.compile:
+        for net in model.networks().values():
+            net.compile()  # in place: parameter names (and checkpoints) stay as they are
+    precision = Precision(cfg.train.precision, device)
     optimizers = make_optimizers(model, cfg.optim)
     start = 0
     if resume:
         ckpt = find_checkpoint(run_dir)
         load_weights(model, ckpt / "model.safetensors")
         start = load_trainer_state(ckpt, optimizers)
+        precision.load_state_dict(read_json(ckpt / "trainer.json").get("grad_scaler"))
     batches = Batches(
         train_set.images, cfg.train.batch_size, seed=cfg.train.seed, device=device,
         flip=cfg.data.flip,
@@ -272,7 +281,7 @@ def _train(
             raise diverged(at)
         dist.check_agree(list(model.state_dict().values()), "weights")
         if main:
-            save_checkpoint(run_dir, model, optimizers, cfg, at)
+            save_checkpoint(run_dir, model, optimizers, cfg, at, precision.state_dict())
         dist.barrier()
         last_saved = at
 
@@ -280,8 +289,9 @@ def _train(
     with StopRequest() as stop:
         for step in range(start, cfg.train.steps):
             x = dist.shard(batches(step))  # this rank's rows of the global batch
+            x = x.contiguous(memory_format=memory_format)
             generator.manual_seed(step_seed(cfg.train.seed, step))
-            stats = train_step(model, optimizers, x, cfg.loss, generator, dist)
+            stats = train_step(model, optimizers, x, cfg.loss, generator, dist, precision)
             losses = [v for k, v in stats.items() if k.startswith("l_")]
             nonfinite |= ~torch.isfinite(torch.stack(losses)).all()  # alike on every rank
             bar.update(1)
