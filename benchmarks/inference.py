@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
+from timing import seconds  # benchmarks/timing.py, beside this script
 
 from vaegan.config import ModelConfig
 from vaegan.models import VAEGAN
@@ -21,16 +21,8 @@ from vaegan.train import resolve_device
 
 
 def rate(fn, n: int, device: torch.device, repeats: int) -> tuple[float, float, float]:
-    fn()
-    rates = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        rates.append(n / (time.perf_counter() - start))
+    """Images/s: median, min, max over the repeats."""
+    rates = [n / t for t in seconds(fn, device, repeats)]
     return statistics.median(rates), min(rates), max(rates)
 
 

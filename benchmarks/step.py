@@ -27,6 +27,7 @@ import sys
 import time
 
 import torch
+from timing import seconds  # benchmarks/timing.py, beside this script
 from torch.utils.flop_counter import FlopCounterMode
 
 from vaegan.config import LossConfig, ModelConfig, OptimConfig
@@ -94,17 +95,7 @@ def measure(args: argparse.Namespace) -> dict:
 
 def timed(fn, device: torch.device, repeats: int = 7) -> float:
     """Median seconds of fn() after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median(seconds(fn, device, repeats))
 
 
 def ceilings(device: torch.device) -> dict[str, float]:
