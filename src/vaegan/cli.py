@@ -257,7 +257,7 @@ def parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--split-seed", type=int, help="held-out split of LFW and image folders")
     t.add_argument("--steps", type=int)
-    t.add_argument("--batch-size", type=int)
+    t.add_argument("--batch-size", type=int, help="global batch (torchrun divides it)")
     t.add_argument("--width", type=float, help="channel multiplier (1 = the paper's networks)")
     t.add_argument("--z-dim", type=int)
     t.add_argument("--image-size", type=int)
@@ -276,7 +276,7 @@ def parser() -> argparse.ArgumentParser:
         "--compile",
         action="store_const",
         const=True,
-        help="torch.compile each network (pays off on GPUs; docs/PERFORMANCE.md)",
+        help="torch.compile each network (for GPUs; slower on a small CPU: docs/PERFORMANCE.md)",
     )
     t.add_argument(
         "--channels-last",
