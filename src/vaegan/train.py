@@ -200,12 +200,14 @@ def train(
     (docs/SCALING.md); the main rank alone writes logs, grids and checkpoints.
     cache_dir: where preprocessed data sets are cached (None: the user's cache directory).
     """
+    joined = not torch.distributed.is_initialized()  # a caller's own process group stays
     dist, device_name = from_environment(cfg.train.device)
     try:
         return _train(cfg, Path(run_dir), dist, resolve_device(device_name), resume,
                       progress and dist.main, cache_dir)  # fmt: skip
     finally:
-        shutdown()
+        if joined:
+            shutdown()
 
 
 def _train(
@@ -222,10 +224,12 @@ def _train(
     # main rank builds the cache while the others wait, then they read it.
     if not dist.main:
         dist.barrier()
-    train_set = load_run_data(cfg, cfg.data.split, cache_dir=cache_dir, progress=progress)
-    held_out = load_run_data(cfg, "test", cache_dir=cache_dir, progress=progress).images
-    if dist.main:
-        dist.barrier()
+    try:
+        train_set = load_run_data(cfg, cfg.data.split, cache_dir=cache_dir, progress=progress)
+        held_out = load_run_data(cfg, "test", cache_dir=cache_dir, progress=progress).images
+    finally:  # on an error too: the others then meet it themselves, and all stop
+        if dist.main:
+            dist.barrier()
     prepare_run_dir(cfg, run_dir, resume, write=dist.main)
 
     torch.manual_seed(cfg.train.seed)  # initial weights are a function of the seed
