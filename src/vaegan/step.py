@@ -168,6 +168,8 @@ def train_step(
     ride along with the gradients, so every rank keeps the same ones (with sync_batchnorm they
     are equal already).
     """
+    for optimizer in optimizers.values():  # last step's gradients would outlive this forward
+        optimizer.zero_grad(set_to_none=True)
     with precision.autocast():
         out = forward(model, x, cfg, generator, dist)
     out.stats = dict(zip(out.stats, dist.mean(list(out.stats.values())), strict=True))
