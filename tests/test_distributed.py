@@ -14,7 +14,8 @@ import torch.multiprocessing as mp
 from conftest import tiny_config, write_idx_dataset
 from safetensors.torch import load_file
 
-from vaegan.distributed import Distributed
+from vaegan.config import RunConfig
+from vaegan.distributed import Distributed, check_batch
 from vaegan.errors import ConfigError, TrainingDiverged
 from vaegan.train import train
 
@@ -73,8 +74,6 @@ def test_two_processes_compute_what_one_does(runs):
 
 def test_a_two_process_checkpoint_resumes_in_one_process(runs):
     """The checkpoint knows nothing of the process count: 2 then 1 equals 1 throughout."""
-    from vaegan.config import RunConfig
-
     for name in ("one", "two"):
         cfg = RunConfig.load(runs / name / "config.json")
         train(replace(cfg, train=replace(cfg.train, steps=6)), runs / name, resume=True,
@@ -98,8 +97,6 @@ def test_batch_must_divide_among_processes(tmp_path):
     assert done.returncode != 0
     assert "batch_size 5 must divide among 2 processes" in done.stderr
     with pytest.raises(ConfigError, match="must divide"):
-        from vaegan.distributed import check_batch
-
         check_batch(5, 2)
 
 

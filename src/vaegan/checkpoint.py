@@ -43,13 +43,18 @@ def publish_permissions(path: Path, directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 8 MiB pieces (cached data sets run to gigabytes)."""
+def file_digest(path: Path) -> hashlib._Hash:
+    """SHA-256 state of a file, read in 8 MiB pieces (cached data sets run to gigabytes); a
+    download resumes from it."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while piece := f.read(1 << 23):
             digest.update(piece)
-    return digest.hexdigest()
+    return digest
+
+
+def file_sha256(path: Path) -> str:
+    return file_digest(path).hexdigest()
 
 
 def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:

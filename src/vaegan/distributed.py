@@ -5,8 +5,9 @@ of it (rank r takes rows r*b .. (r+1)*b of the batch and of the step's noise), s
 global batch B compute what one process with batch B computes, except for BatchNorm statistics,
 which are per rank unless `sync_batchnorm` shares them. Per step, one all-reduce averages the
 logged statistics (so every rank gates its networks alike) and one averages the gradients of
-the networks that step. No DistributedDataParallel wrapper: it synchronises inside backward(),
-while each network here takes its gradient from its own loss with autograd.grad.
+the networks that step together with the BatchNorm running statistics. No DistributedDataParallel
+wrapper: it synchronises inside backward(), while each network here takes its gradient from its
+own loss with autograd.grad.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from tqdm.auto import tqdm
 
+from vaegan.checkpoint import file_digest, file_sha256
 from vaegan.errors import DataError
 
 CHUNK = 1 << 20  # 1 MiB: few syscalls, small memory, a smooth progress bar
@@ -157,15 +158,7 @@ def _say(message: str) -> None:
 def _matches(path: Path, file: RemoteFile) -> bool:
     if file.size is not None and path.stat().st_size != file.size:
         return False  # quick check: no need to hash a file of the wrong size
-    return _sha256(path).hexdigest() == file.sha256
-
-
-def _sha256(path: Path):  # -> hashlib's (private) hash type
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest
+    return file_sha256(path) == file.sha256
 
 
 def _fetch(file: RemoteFile, url: str, target: Path, *, progress: bool, timeout: float) -> None:
@@ -175,7 +168,7 @@ def _fetch(file: RemoteFile, url: str, target: Path, *, progress: bool, timeout:
         part.unlink()  # longer than the official file: not a prefix of it
         have = 0
     if file.size is not None and have == file.size:
-        digest = _sha256(part)  # complete already (a Range past the end would get a 416)
+        digest = file_digest(part)  # complete already (a Range past the end would get a 416)
     else:
         try:
             digest = _receive(url, part, have, file.size, progress=progress, timeout=timeout)
@@ -220,7 +213,7 @@ def _receive(url: str, part: Path, have: int, size: int | None, *, progress: boo
         ) from None
     with response:
         if have and response.status == 206:
-            digest = _sha256(part)  # resume: the digest must cover the bytes already on disk
+            digest = file_digest(part)  # resume: the digest must cover the bytes already on disk
         else:
             digest, have = hashlib.sha256(), 0  # 200: the whole file comes again
         length = response.headers.get("Content-Length")
