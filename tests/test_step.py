@@ -1,31 +1,44 @@
 """Algorithm 1: each network's gradient is exactly the gradient of its own loss (PAPER.md §3)."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 import vaegan.step as step_module
-from vaegan.config import LossConfig, ModelConfig, OptimConfig
+from vaegan.config import VARIANTS, LossConfig, ModelConfig, OptimConfig
 from vaegan.losses import discriminator_loss, gaussian_nll, generator_loss, kl_prior
 from vaegan.models import VAEGAN
 from vaegan.step import forward, gate, gradients, train_step
 from vaegan.train import make_optimizers
 
-VARIANTS = ("vaegan", "vae", "gan", "vae_disl")
 B, Z = 4, 6
 DEFAULTS = LossConfig()
+ATTRIBUTES = ("Smiling", "Male", "Eyeglasses")  # the condition of the conditional variants
 
 
 def tiny_model(variant: str, seed: int = 0) -> VAEGAN:
     torch.manual_seed(seed)
-    return VAEGAN(ModelConfig(variant=variant, image_size=16, channels=1, z_dim=Z, width=0.125))
+    cfg = ModelConfig(variant=variant, image_size=16, channels=1, z_dim=Z, width=0.125)
+    if cfg.conditional:
+        cfg = replace(cfg, condition=ATTRIBUTES, condition_kind="binary")
+    return VAEGAN(cfg)
 
 
 def batch(seed: int = 1) -> torch.Tensor:
     return torch.rand(B, 1, 16, 16, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
 
+def condition(model, seed: int = 3) -> torch.Tensor | None:
+    """A 0/1 condition per image for conditional models, None for the others."""
+    if not model.cfg.conditional:
+        return None
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 2, (B, len(ATTRIBUTES)), generator=g).float()
+
+
 def step_gradients(model, x, cfg=DEFAULTS, seed=2):
-    out = forward(model, x, cfg, torch.Generator().manual_seed(seed))
+    out = forward(model, x, cfg, torch.Generator().manual_seed(seed), y=condition(model))
     return gradients(model, out.losses, list(out.losses))
 
 
@@ -44,8 +57,12 @@ def reference_gradients(model, x, cfg=DEFAULTS, seed=2):
     Draws the same noise in the same order as `forward` (eps, then z_p).
     """
     g = torch.Generator().manual_seed(seed)
-    variant, nets = model.cfg.variant, model.networks()
+    variant, nets = model.cfg.base_variant, model.networks()
     saturating = cfg.generator_loss == "saturating"
+    y = condition(model)
+    y2 = y3 = None
+    if y is not None:
+        y2, y3 = torch.cat([y, y]), torch.cat([y, y, y])
 
     def grads_of(name, loss):
         for net in nets.values():
@@ -60,13 +77,13 @@ def reference_gradients(model, x, cfg=DEFAULTS, seed=2):
     def run():
         if variant == "gan":
             z_p = torch.randn(B, Z, generator=g)
-            return None, None, None, model.dec(z_p)
-        mu, logvar = model.enc(x)
+            return None, None, None, model.dec(z_p, y)
+        mu, logvar = model.enc(x, y)
         z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=g)
         if variant == "vae":
-            return mu, logvar, model.dec(z), None
+            return mu, logvar, model.dec(z, y), None
         z_p = torch.randn(B, Z, generator=g)
-        x_tilde, x_p = model.dec(torch.cat([z, z_p])).split(B)
+        x_tilde, x_p = model.dec(torch.cat([z, z_p]), y2).split(B)
         return mu, logvar, x_tilde, x_p
 
     out = {}
@@ -82,7 +99,7 @@ def reference_gradients(model, x, cfg=DEFAULTS, seed=2):
         elif variant == "gan":
             if name == "dis":
                 x_p = x_p.detach()
-            _, logits = model.dis(torch.cat([x, x_p]))
+            _, logits = model.dis(torch.cat([x, x_p]), y2)
             if name == "dis":
                 loss = reference_dis_loss(logits, cfg.real_weight)
             else:
@@ -90,7 +107,7 @@ def reference_gradients(model, x, cfg=DEFAULTS, seed=2):
         else:
             if name == "dis":  # Dis sees Dec's images as inputs only
                 x_tilde, x_p = x_tilde.detach(), x_p.detach()
-            features, logits = model.dis(torch.cat([x, x_tilde, x_p]))
+            features, logits = model.dis(torch.cat([x, x_tilde, x_p]), y3)
             l_llike = gaussian_nll(features[B : 2 * B], features[:B].detach(), cfg.feature_sigma)
             if name == "enc":
                 loss = kl_prior(mu, logvar) + l_llike
@@ -128,7 +145,7 @@ def scaled(fn, factor):
     return lambda *a, **k: factor * fn(*a, **k)
 
 
-@pytest.mark.parametrize("variant", ["vaegan", "vae_disl"])
+@pytest.mark.parametrize("variant", ["vaegan", "vae_disl", "cvaegan"])
 def test_enc_gradient_ignores_gan_loss(variant, monkeypatch):
     model, x = tiny_model(variant), batch()
     before = step_gradients(model, x)
@@ -137,13 +154,13 @@ def test_enc_gradient_ignores_gan_loss(variant, monkeypatch):
     after = step_gradients(model, x)
     assert_same(before["enc"], after["enc"])
     assert not torch.allclose(before["dis"][0], after["dis"][0])  # the scaling did act
-    if variant == "vaegan":
+    if variant != "vae_disl":
         assert not torch.allclose(before["dec"][0], after["dec"][0])
     else:  # VAE_{Dis_l}: no GAN gradient reaches Dec either
         assert_same(before["dec"], after["dec"])
 
 
-@pytest.mark.parametrize("variant", ["vaegan", "vae_disl"])
+@pytest.mark.parametrize("variant", ["vaegan", "vae_disl", "cvaegan"])
 def test_dis_gradient_ignores_llike(variant, monkeypatch):
     model, x = tiny_model(variant), batch()
     before = step_gradients(model, x)
@@ -214,12 +231,14 @@ def test_training_lowers_the_loss_on_a_fixed_batch(variant):
     cfg = LossConfig(margin=None)
     # Adversarial Dec (gan, vaegan): Enc's loss chases Dis's moving features, so watch Dis,
     # which must learn to tell the fixed batch from fakes (the sign of L_GAN, trap 1).
-    watched = "dis" if variant in ("gan", "vaegan") else "enc"
+    watched = "dis" if model.cfg.base_variant in ("gan", "vaegan") else "enc"
+    y = condition(model)
 
     def loss_now():
-        return forward(model, x, cfg, torch.Generator().manual_seed(0)).losses[watched].item()
+        out = forward(model, x, cfg, torch.Generator().manual_seed(0), y=y)
+        return out.losses[watched].item()
 
     first = loss_now()
     for i in range(50):
-        train_step(model, optimizers, x, cfg, torch.Generator().manual_seed(i))
+        train_step(model, optimizers, x, cfg, torch.Generator().manual_seed(i), y=y)
     assert loss_now() < 0.7 * first

@@ -11,17 +11,32 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vaegan.attributes import (
+    ATTRIBUTE_IMAGES,
+    DEFAULT_STRENGTH,
+    AttributeVectors,
+    compute_attribute_vectors,
+)
 from vaegan.checkpoint import find_checkpoint, load_model
 from vaegan.compare import format_comparison
+from vaegan.conditions import FROM_TEST_SET, condition_values, parse_condition
 from vaegan.config import VARIANTS, DataConfig, ModelConfig, RunConfig
-from vaegan.data import DATASETS, LoadOptions, describe, load_dataset, load_run_data
+from vaegan.data import DATASETS, Dataset, LoadOptions, describe, load_dataset, load_run_data
 from vaegan.data.cache import default_cache_dir
 from vaegan.data.download import SOURCES, download
 from vaegan.errors import VaeganError
 from vaegan.evaluate import METRICS, evaluate_run, format_table
 from vaegan.evaluator import SCORE, train_evaluator
-from vaegan.images import interleave_rows, save_images, to_model, to_uint8
-from vaegan.latent import interpolate
+from vaegan.finetune import FEATURES, FinetuneConfig, finetune_run, format_results, record_result
+from vaegan.images import interleave_rows, make_grid, save_gif, save_images, to_model, to_uint8
+from vaegan.latent import (
+    decode_codes,
+    edit_grid,
+    interpolate,
+    random_walk,
+    require_unconditional,
+    there_and_back,
+)
 from vaegan.train import resolve_device, train
 
 # Flags of `train` that set one config field each: flag -> (section, field).
@@ -102,26 +117,54 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    model, _ = load_model(args.run, resolve_device(args.device))
+    model, cfg = load_model(args.run, resolve_device(args.device))
     g = torch.Generator(device=model.device).manual_seed(args.seed)
-    images = to_uint8(model.sample(args.n, generator=g))
-    print(save_images(images, args.out))
+    y, ncol = sample_conditions(args, cfg), None
+    if cfg.model.condition_kind == "class" and args.condition is None:
+        ncol = cfg.model.condition_dim  # one column per class
+    images = to_uint8(model.sample(args.n, y, generator=g))
+    print(save_images(images, args.out, ncol))
 
 
-def held_out_images(args: argparse.Namespace, cfg: RunConfig, n: int) -> np.ndarray:
-    """The first n images of the chosen split (by default the run's own data set)."""
+def sample_conditions(args: argparse.Namespace, cfg: RunConfig) -> torch.Tensor | None:
+    """The condition of each of the n samples: --condition's, the test images' ("test"), or by
+    default every class in turn (attributes: the test images')."""
+    model, n = cfg.model, args.n
+    if not model.conditional:
+        if args.condition is not None:
+            raise VaeganError(f"a '{model.variant}' model takes no --condition")
+        return None
+    if args.condition is None and model.condition_kind == "class":
+        return torch.eye(model.condition_dim)[torch.arange(n) % model.condition_dim]
+    if args.condition in (None, FROM_TEST_SET):
+        data = held_out_data(args, cfg, n)
+        return torch.from_numpy(condition_values(data, model)[:n])
+    return torch.from_numpy(parse_condition(args.condition, model)).expand(n, -1)
+
+
+def held_out_data(args: argparse.Namespace, cfg: RunConfig, n: int) -> Dataset:
+    """The chosen split (by default the run's own data set), checked to hold n images."""
     data = load_run_data(
         cfg, args.split, data=args.data, data_dir=args.data_dir, cache_dir=args.cache_dir
     )
     if n > len(data):
         raise VaeganError(f"{n} images requested, but split '{args.split}' has {len(data)}")
-    return data.images[:n]
+    return data
+
+
+def held_out_images(args: argparse.Namespace, cfg: RunConfig, n: int) -> np.ndarray:
+    """The first n images of the chosen split (by default the run's own data set)."""
+    return held_out_data(args, cfg, n).images[:n]
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
     model, cfg = load_model(args.run, resolve_device(args.device))
-    originals = held_out_images(args, cfg, args.n)
-    recon = to_uint8(model.reconstruct(to_model(torch.from_numpy(originals))))
+    data = held_out_data(args, cfg, args.n)
+    originals = data.images[: args.n]
+    y = None
+    if cfg.model.conditional:  # each image with its own condition
+        y = torch.from_numpy(condition_values(data, cfg.model)[: args.n])
+    recon = to_uint8(model.reconstruct(to_model(torch.from_numpy(originals)), y))
     if Path(args.out).suffix == ".npy":
         print(save_images(recon, args.out))
     else:
@@ -131,11 +174,67 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
 
 def cmd_interpolate(args: argparse.Namespace) -> None:
     model, cfg = load_model(args.run, resolve_device(args.device))
+    require_unconditional(model, "interpolation")
     ends = to_model(torch.from_numpy(held_out_images(args, cfg, 2 * args.pairs)))
     z = model.encode(ends)
     rows = [interpolate(z[2 * i], z[2 * i + 1], args.steps, args.mode) for i in range(args.pairs)]
     images = to_uint8(model.decode(torch.cat(rows)))
     print(save_images(images, args.out, ncol=args.steps))
+    if args.gif:
+        paths = images.reshape(args.pairs, args.steps, *images.shape[1:])
+        # Frame t: the t-th image of every pair, side by side.
+        frames = [make_grid(paths[:, t], ncol=args.pairs) for t in range(args.steps)]
+        print(save_gif(there_and_back(frames), args.gif))
+
+
+def cmd_walk(args: argparse.Namespace) -> None:
+    model, _ = load_model(args.run, resolve_device(args.device))
+    require_unconditional(model, "the latent walk")
+    g = torch.Generator().manual_seed(args.seed)
+    start = torch.randn(args.n, model.cfg.z_dim, generator=g)
+    path = random_walk(start, args.frames, leg=args.leg, change_fraction=args.change, generator=g)
+    images = decode_codes(model, path.flatten(0, 1))
+    images = images.reshape(args.frames, args.n, *images.shape[1:])  # (frames, n, H, W, C)
+    if Path(args.out).suffix.lower() == ".gif":
+        print(save_gif([make_grid(frame) for frame in images], args.out))
+        return
+    # A still: one row per walker, through `columns` frames evenly spread over the walk.
+    shown = np.linspace(0, args.frames - 1, min(args.columns, args.frames)).round().astype(int)
+    rows = images[shown].swapaxes(0, 1).reshape(-1, *images.shape[2:])
+    print(save_images(rows, args.out, ncol=len(shown)))
+
+
+def attribute_names(text: str | None) -> tuple[str, ...] | None:
+    """--attrs A,B -> ("A", "B"); None (all) when not given."""
+    return tuple(a.strip() for a in text.split(",") if a.strip()) if text else None
+
+
+def cmd_attributes_compute(args: argparse.Namespace) -> None:
+    model, cfg = load_model(args.run, resolve_device(args.device))
+    data = load_run_data(
+        cfg, args.split, data=args.data, data_dir=args.data_dir, cache_dir=args.cache_dir,
+        progress=not args.quiet,
+    )  # fmt: skip
+    n = min(ATTRIBUTE_IMAGES, len(data)) if args.n is None else args.n
+    vectors = compute_attribute_vectors(
+        model, data, args.run, split=args.split, attrs=attribute_names(args.attrs), n=n
+    )
+    print(f"{vectors.kind} vectors from the first {vectors.n} images of {data.name}/{args.split}")
+    print(f"{'attribute':20s} {'with':>7s} {'without':>7s} {'|v|':>7s}")
+    for i, name in enumerate(vectors.names):
+        print(f"{name:20s} {vectors.count_with[i]:7d} {vectors.count_without[i]:7d} "
+              f"{float(vectors.vectors[i].norm()):7.3f}")  # fmt: skip
+    print(vectors.save(args.out))
+
+
+def cmd_edit(args: argparse.Namespace) -> None:
+    model, cfg = load_model(args.run, resolve_device(args.device))
+    vectors = AttributeVectors.load(args.vectors)
+    vectors.check_model(args.run, model)
+    names, v = vectors.select(attribute_names(args.attrs))
+    grid = edit_grid(model, held_out_images(args, cfg, args.n), v, args.strength)
+    print(save_images(grid.reshape(-1, *grid.shape[2:]), args.out, ncol=grid.shape[1]))
+    print(f"columns: input, reconstruction, then + {args.strength:g} x: {', '.join(names)}")
 
 
 def cmd_train_evaluator(args: argparse.Namespace) -> None:
@@ -166,6 +265,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         data=data, data_dir=args.data_dir, split=args.split, n=args.n, seed=args.seed,
         device=resolve_device(args.device), progress=not args.quiet,
         cache_dir=None if args.no_cache else args.cache_dir or default_cache_dir(),
+        vectors=args.vectors, attrs=attribute_names(args.attrs), strength=args.strength,
     )  # fmt: skip
     print(format_table(record))
     print(f"written to {Path(args.run) / 'eval.json'}")
@@ -204,6 +304,22 @@ def cmd_data_download(args: argparse.Namespace) -> None:
 
 def cmd_compare(args: argparse.Namespace) -> None:
     print(format_comparison(args.runs, args.format), end="")
+
+
+def cmd_finetune(args: argparse.Namespace) -> None:
+    # Flags left out keep FinetuneConfig's defaults (lr: chosen by --freeze).
+    tuning = {k: getattr(args, k) for k in ("seeds", "steps", "batch_size", "lr")}
+    cfg = FinetuneConfig(
+        labels=args.labels, features=args.features, from_scratch=args.from_scratch,
+        freeze=args.freeze, **{k: v for k, v in tuning.items() if v is not None},
+    )  # fmt: skip
+    result = finetune_run(
+        args.run, cfg, data=args.data, data_dir=args.data_dir, cache_dir=args.cache_dir,
+        device=resolve_device(args.device), progress=not args.quiet,
+    )  # fmt: skip
+    out = args.out or Path(args.run) / "finetune.json"
+    print(format_results(record_result(out, args.run, result)))
+    print(f"written to {out}")
 
 
 CROPS = ("auto", "center", "none")
@@ -301,6 +417,14 @@ def parser() -> argparse.ArgumentParser:
 
     s = run_command("sample", "decode draws of z ~ N(0, I)", cmd_sample)
     s.add_argument("--n", type=int, default=64)
+    s.add_argument("--condition", help="conditional models: a class name, NAME=VALUE,... "
+                   "(attributes; others 0), K comma-separated values, or 'test' (the test "
+                   "images' own); default: each class in turn (attributes: 'test')")  # fmt: skip
+    s.add_argument("--data", choices=sorted(DATASETS), help="with --condition test: default "
+                   "the run's data set")  # fmt: skip
+    s.add_argument("--data-dir")
+    s.add_argument("--split", default="test")
+    add_cache_flag(s)
     for name, helptext, func in (
         ("reconstruct", "encode and decode held-out images (z = mu)", cmd_reconstruct),
         ("interpolate", "decode latent paths between pairs of images", cmd_interpolate),
@@ -316,6 +440,51 @@ def parser() -> argparse.ArgumentParser:
             c.add_argument("--pairs", type=int, default=8)
             c.add_argument("--steps", type=int, default=10, help="images per path, ends included")
             c.add_argument("--mode", choices=("linear", "spherical"), default="spherical")
+            c.add_argument("--gif", help="also an animated FILE.gif: every pair side by side, "
+                           "forward then back")  # fmt: skip
+
+    w = sub.add_parser("walk", help="the official code's random walk through z ~ N(0, I)")
+    w.add_argument("run", type=Path, help="run directory (or its checkpoint folder)")
+    w.add_argument("--out", required=True,
+                   help=".gif: the walk animated; .png: a row of frames per walker")  # fmt: skip
+    w.add_argument("--device", default="auto")
+    w.add_argument("--seed", type=int, default=0)
+    w.set_defaults(func=cmd_walk)
+    w.add_argument("--n", type=int, default=16, help="walkers (images per frame)")
+    w.add_argument("--frames", type=int, default=100)
+    w.add_argument("--leg", type=int, default=10, help="frames between waypoints")
+    w.add_argument("--change", type=float, default=0.1,
+                   help="share of coordinates redrawn at each waypoint")  # fmt: skip
+    w.add_argument("--columns", type=int, default=10, help=".png: frames shown per walker")
+
+    c = run_command("edit", "add attribute vectors to held-out images (the paper's figure)",
+                    cmd_edit)  # fmt: skip
+    c.add_argument("--vectors", type=Path, required=True, help="from vaegan attributes compute")
+    c.add_argument("--attrs", help="A,B,... of the vectors (default: all)")
+    c.add_argument("--n", type=int, default=8, help="images (rows)")
+    c.add_argument("--strength", type=float, default=DEFAULT_STRENGTH,
+                   help="S in z + S v_a (default %(default)s)")  # fmt: skip
+    c.add_argument("--data", choices=sorted(DATASETS), help="default: the run's data set")
+    c.add_argument("--data-dir")
+    c.add_argument("--split", default="test")
+    add_cache_flag(c)
+
+    a = sub.add_parser("attributes", help="visual attribute vectors").add_subparsers(
+        dest="attributes_command", required=True
+    )
+    c = a.add_parser("compute", help="v_a = mean z with a - mean z without a (z = mu)")
+    c.add_argument("run", type=Path, help="run directory (or its checkpoint folder)")
+    c.add_argument("--out", type=Path, required=True, help="FILE.safetensors")
+    c.add_argument("--data", choices=sorted(DATASETS), help="default: the run's data set")
+    c.add_argument("--data-dir")
+    c.add_argument("--split", default="train")
+    c.add_argument("--attrs", help="A,B,... class or attribute names (default: all)")
+    c.add_argument("--n", type=int, help=f"the first N images (default {ATTRIBUTE_IMAGES:,} "
+                   "or the whole split if smaller)")  # fmt: skip
+    c.add_argument("--device", default="auto")
+    c.add_argument("--quiet", action="store_true")
+    add_cache_flag(c)
+    c.set_defaults(func=cmd_attributes_compute)
 
     e = sub.add_parser(
         "train-evaluator", help="train the independent classifier that judges models"
@@ -351,6 +520,11 @@ def parser() -> argparse.ArgumentParser:
         "--cache-dir", type=Path, help="data and feature cache (default ~/.cache/vaegan)"
     )
     v.add_argument("--no-cache", action="store_true", help="recompute the data features")
+    v.add_argument("--vectors", type=Path, help="edit: attribute vectors of this run "
+                   "(vaegan attributes compute)")  # fmt: skip
+    v.add_argument("--attrs", help="edit: A,B,... of the vectors (default: all)")
+    v.add_argument("--strength", type=float, default=DEFAULT_STRENGTH,
+                   help="edit: S in z + S v_a (default %(default)s)")  # fmt: skip
     v.add_argument("--device", default="auto")
     v.add_argument("--quiet", action="store_true")
     v.set_defaults(func=cmd_evaluate)
@@ -382,6 +556,30 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("runs", type=Path, nargs="+")
     c.add_argument("--format", choices=("markdown", "csv"), default="markdown")
     c.set_defaults(func=cmd_compare)
+
+    f = sub.add_parser(
+        "finetune", help="few-label classifier on a run's Enc or Dis vs from scratch (§5.4)"
+    )
+    f.add_argument("run", type=Path, help="run directory (or its checkpoint folder)")
+    f.add_argument("--data", choices=sorted(DATASETS), help="default: the run's data set")
+    f.add_argument("--data-dir")
+    add_cache_flag(f)
+    f.add_argument("--labels", type=int, required=True,
+                   help="labelled training images, the same number per class")  # fmt: skip
+    f.add_argument("--features", choices=FEATURES, default="enc",
+                   help="hidden FC layer of Enc (default) or of Dis (gan runs)")  # fmt: skip
+    f.add_argument("--from-scratch", action="store_true",
+                   help="the same network freshly initialised, for comparison")  # fmt: skip
+    f.add_argument("--freeze", action="store_true",
+                   help="train the linear head only (a probe); default: fine-tune all")  # fmt: skip
+    f.add_argument("--seeds", type=int, help=f"seeds 0..N-1 (default {FinetuneConfig.seeds})")
+    f.add_argument("--steps", type=int, help=f"default {FinetuneConfig.steps}")
+    f.add_argument("--batch-size", type=int, help=f"default {FinetuneConfig.batch_size}")
+    f.add_argument("--lr", type=float, help="AdamW step (default 3e-4; 3e-3 with --freeze)")
+    f.add_argument("--out", type=Path, help="JSON record (default RUN/finetune.json)")
+    f.add_argument("--device", default="auto")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=cmd_finetune)
     return p
 
 

@@ -16,8 +16,12 @@ from typing import Any, Literal
 
 from vaegan.errors import ConfigError
 
-Variant = Literal["vaegan", "vae", "gan", "vae_disl"]
+# The conditional variants (PAPER.md §5.3) are the first three with a condition y given to every
+# network: cvaegan, cvae, cgan.
+Variant = Literal["vaegan", "vae", "gan", "vae_disl", "cvaegan", "cvae", "cgan"]
 VARIANTS: tuple[str, ...] = typing.get_args(Variant)
+# What a condition's entries are: one-hot classes, 0/1 attributes, or real-valued attribute scores.
+ConditionKind = Literal["class", "binary", "real"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,10 @@ class ModelConfig:
     # Index into Dis's convolutions of the feature layer Dis_l (its output before BN/ReLU).
     # -1 = the last conv, which is the 4th at 32 and 64 px: the code's recon_depth=9 (trap 7).
     feature_conv: int = -1
+    # Conditional variants: names of the condition's entries (class names or attribute names) and
+    # their kind; filled in from the training data when a run starts (both empty otherwise).
+    condition: tuple[str, ...] = ()
+    condition_kind: ConditionKind | None = None
 
     def __post_init__(self) -> None:
         if self.image_size < 16 or self.image_size & (self.image_size - 1):
@@ -47,14 +55,31 @@ class ModelConfig:
             raise ConfigError(
                 f"model.feature_conv={self.feature_conv} is out of range: Dis has {n_convs} convs"
             )
+        if not self.conditional and (self.condition or self.condition_kind):
+            raise ConfigError(f"model.condition is for conditional models, not '{self.variant}'")
+        if bool(self.condition) != (self.condition_kind is not None):
+            raise ConfigError("model.condition and model.condition_kind come together")
+
+    @property
+    def conditional(self) -> bool:
+        return self.variant in ("cvaegan", "cvae", "cgan")
+
+    @property
+    def base_variant(self) -> str:
+        """The unconditional variant whose Algorithm 1 this one runs: cvaegan -> vaegan."""
+        return self.variant[1:] if self.conditional else self.variant
+
+    @property
+    def condition_dim(self) -> int:
+        return len(self.condition)
 
     @property
     def has_encoder(self) -> bool:
-        return self.variant != "gan"
+        return self.base_variant != "gan"
 
     @property
     def has_discriminator(self) -> bool:
-        return self.variant != "vae"
+        return self.base_variant != "vae"
 
     @property
     def base_size(self) -> int:
@@ -284,6 +309,10 @@ def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
             choices = ", ".join(repr(a) for a in args)
             raise ConfigError(f"{source}: '{key}' must be one of {choices}, got {value!r}")
         return value
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:  # tuple[T, ...]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: '{key}' must be a list, got {value!r}")
+        return tuple(_coerce(args[0], v, source, key) for v in value)
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise ConfigError(f"{source}: '{key}' must be a list of {len(args)}, got {value!r}")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from vaegan.attributes import DEFAULT_STRENGTH, AttributeVectors, Membership, index_of, membership
 from vaegan.checkpoint import (
     atomic_write_text,
     checkpoint_step,
@@ -16,10 +18,12 @@ from vaegan.checkpoint import (
     find_checkpoint,
     load_model,
 )
+from vaegan.conditions import condition_values
 from vaegan.data import load_run_data
-from vaegan.errors import VaeganError
-from vaegan.evaluator import load_evaluator
+from vaegan.errors import DataError, VaeganError
+from vaegan.evaluator import JUDGE_TARGET, Evaluator, load_evaluator
 from vaegan.images import to_model
+from vaegan.latent import decode_codes, encode_images
 from vaegan.metrics import distribution_distances, extract_features, reconstruction_metrics
 from vaegan.metrics.cache import cached_features
 from vaegan.metrics.inception import (
@@ -28,10 +32,12 @@ from vaegan.metrics.inception import (
     InceptionFeatures,
     batch_size_for,
 )
+from vaegan.metrics.similarity import attribute_similarity
 from vaegan.models import VAEGAN
 
-# Metric groups: domain FD (and its kernel distance "kd"), Inception FID, Inception KID, recon.
-METRICS = ("fd", "fid", "kid", "recon")
+# Metric groups: domain FD (and its kernel distance "kd"), Inception FID, Inception KID, recon,
+# edit success of attribute vectors, attribute similarity of conditional models.
+METRICS = ("fd", "fid", "kid", "recon", "edit", "similarity")
 
 
 class SampleQuality:
@@ -52,8 +58,11 @@ class SampleQuality:
         progress: bool = False,
         cache_dir: Path | None = None,
         images_id: str | None = None,
+        conditions: np.ndarray | None = None,
     ) -> None:
+        """conditions (N, K): conditional models sample image i under the i-th real image's."""
         self.extractor = extractor.to(device).eval()
+        self.conditions = None if conditions is None else torch.from_numpy(conditions)
         self.n, self.seed, self.batch_size, self.progress = len(images), seed, batch_size, progress
 
         def real_features() -> torch.Tensor:
@@ -70,11 +79,16 @@ class SampleQuality:
         self.extractor.to(model.device)
         g = torch.Generator(device=model.device).manual_seed(self.seed)
         batches = (
-            model.sample(min(self.batch_size, self.n - i), generator=g)
+            model.sample(min(self.batch_size, self.n - i), self.condition(i), generator=g)
             for i in range(0, self.n, self.batch_size)
         )
         fake = extract_features(self.extractor, batches, self.n, "samples", self.progress)
         return distribution_distances(self.real, fake, seed=self.seed)
+
+    def condition(self, start: int) -> torch.Tensor | None:
+        if self.conditions is None:
+            return None
+        return self.conditions[start : start + self.batch_size]
 
 
 class EvaluatorFeatures(nn.Module):
@@ -111,6 +125,106 @@ def domain_names(distances: dict[str, float]) -> dict[str, float]:
     return {"fd": distances["fd"], "kd": distances["kid"], "kd_std": distances["kid_std"]}
 
 
+def load_judge(
+    evaluator_dir: Path, data_name: str, images: np.ndarray, kind: str, device: torch.device
+) -> Evaluator:
+    """The evaluator, checked to judge these images for this kind of attribute."""
+    evaluator, _ = load_evaluator(evaluator_dir, device)
+    cfg = evaluator.cfg
+    if cfg.data != data_name:
+        raise VaeganError(f"{evaluator_dir}: the evaluator was trained on '{cfg.data}', "
+                          f"not '{data_name}'")  # fmt: skip
+    if (cfg.image_size, cfg.channels) != (images.shape[1], images.shape[3]):
+        raise VaeganError(
+            f"{evaluator_dir}: the evaluator judges {cfg.image_size}x{cfg.image_size}x"
+            f"{cfg.channels} images, the model makes {images.shape[1]}x{images.shape[2]}x"
+            f"{images.shape[3]}"
+        )
+    if cfg.target != JUDGE_TARGET[kind]:
+        raise VaeganError(f"{evaluator_dir}: the evaluator predicts {cfg.target}, but the "
+                          f"vectors are of {kind} attributes")  # fmt: skip
+    return evaluator
+
+
+def assigned(
+    predicted: np.ndarray, column: int, target: str, threshold: float | None
+) -> np.ndarray:
+    """Which images the evaluator gives attribute `column`, from its predictions (Evaluator.predict:
+    class ids (N,), 0/1 (N, A) for probability > 0.5, or real scores (N, A))."""
+    if target == "classes":
+        return predicted == column
+    if target == "binary":
+        return predicted[:, column] > 0.5
+    return predicted[:, column] > threshold
+
+
+@torch.inference_mode()
+def edit_success(
+    model: VAEGAN,
+    evaluator: Evaluator,
+    images: np.ndarray,
+    truth: Membership,
+    names: tuple[str, ...],
+    vectors: torch.Tensor,
+    strength: float,
+) -> dict[str, dict]:
+    """Per attribute a (vectors (A, z)), over the images that do not have a (by `truth`): the
+    fraction the evaluator assigns to a after the edit Dec(mu + S v_a) ("edited"), and after
+    plain reconstruction Dec(mu) ("reconstructed", the baseline). For reference, the same
+    fraction for reconstructions of the images that have a ("reconstructed_with"; None if none):
+    how well the model renders a at all."""
+    target, threshold = evaluator.cfg.target, truth.threshold
+    z = encode_images(model, images)
+    reconstructed = evaluator.predict(decode_codes(model, z))
+    results = {}
+    for name, v in zip(names, vectors, strict=True):
+        without = ~truth.has[:, index_of(name, truth.names, "the evaluated data")]
+        if not without.any():
+            raise DataError(f"'{name}': every evaluated image has it; nothing to edit towards it")
+        column = index_of(name, evaluator.cfg.names, "the evaluator")
+        edited = evaluator.predict(decode_codes(model, z[without] + strength * v))
+        with_a = assigned(reconstructed[~without], column, target, threshold)
+        results[name] = {
+            "n": int(without.sum()),
+            "edited": float(assigned(edited, column, target, threshold).mean()),
+            "reconstructed": float(
+                assigned(reconstructed[without], column, target, threshold).mean()
+            ),
+            "reconstructed_with": float(with_a.mean()) if with_a.size else None,
+        }
+    return results
+
+
+def edit_metric(
+    model: VAEGAN,
+    run: Path,
+    data_name: str,
+    truth: Membership,
+    images: np.ndarray,
+    *,
+    evaluator_dir: Path,
+    vectors_file: Path,
+    attrs: tuple[str, ...] | None,
+    strength: float,
+) -> tuple[dict[str, float], dict]:
+    """Mean edit success and baseline over the attributes, and the record of each."""
+    vectors = AttributeVectors.load(vectors_file)
+    vectors.check_model(run, model)
+    if vectors.kind != truth.kind:
+        raise DataError(f"{vectors_file}: vectors of {vectors.kind} attributes, but "
+                        f"'{data_name}' is annotated with {truth.kind} ones")  # fmt: skip
+    names, v = vectors.select(attrs)
+    evaluator = load_judge(evaluator_dir, data_name, images, vectors.kind, model.device)
+    per_attribute = edit_success(model, evaluator, images, truth, names, v, strength)
+    summary = {
+        "edit": float(np.mean([r["edited"] for r in per_attribute.values()])),
+        "edit_base": float(np.mean([r["reconstructed"] for r in per_attribute.values()])),
+    }
+    record = {"vectors": str(vectors_file), "strength": strength, "evaluator": str(evaluator_dir),
+              "attributes": per_attribute}  # fmt: skip
+    return summary, record
+
+
 def evaluate_run(
     run: Path,
     *,
@@ -124,13 +238,26 @@ def evaluate_run(
     device: torch.device | str = "cpu",
     progress: bool = True,
     cache_dir: Path | None = None,
+    vectors: Path | None = None,
+    attrs: tuple[str, ...] | None = None,
+    strength: float = DEFAULT_STRENGTH,
 ) -> dict:
-    """Evaluate the run's model on the first n images of `split`; returns and saves the record."""
+    """Evaluate the run's model on the first n images of `split`; returns and saves the record.
+
+    `edit` needs `vectors` (from `vaegan attributes compute`); `attrs` picks some of them.
+    """
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise VaeganError(f"unknown metric '{unknown[0]}' (known: {', '.join(METRICS)})")
+    if "edit" in metrics and vectors is None:
+        raise VaeganError("the edit metric needs --vectors FILE (from `vaegan attributes compute`)")
     model, cfg = load_model(run, device)
-    if "recon" in metrics and model.enc is None:
+    if "similarity" in metrics and not cfg.model.conditional:
+        raise VaeganError(
+            f"{run}: attribute similarity scores conditional models (cvaegan, cvae, cgan), "
+            f"not '{cfg.model.variant}'"
+        )
+    if ("recon" in metrics or "edit" in metrics) and model.enc is None:
         raise VaeganError(f"{run}: a '{cfg.model.variant}' model has no encoder to reconstruct")
     dataset = load_run_data(
         cfg, split, data=data, data_dir=data_dir, cache_dir=cache_dir, progress=progress
@@ -138,13 +265,15 @@ def evaluate_run(
     if n > len(dataset):
         raise VaeganError(f"--n {n} exceeds the {len(dataset)} images of split '{split}'")
     images = dataset.images[:n]
+    # Conditional models generate and reconstruct each image under its own condition.
+    conditions = condition_values(dataset, cfg.model)[:n] if cfg.model.conditional else None
     results: dict[str, float] = {}
     record: dict = {"data": dataset.name, "split": split, "n": n, "seed": seed}
 
     # Features of cached data are keyed by the data set's fingerprint, not by hashing pixels.
     images_id = f"{dataset.fingerprint}[:{n}]" if dataset.fingerprint else None
-    options = {"seed": seed, "device": model.device, "progress": progress,
-               "cache_dir": cache_dir, "images_id": images_id}  # fmt: skip
+    options = {"seed": seed, "device": model.device, "progress": progress, "cache_dir": cache_dir,
+               "images_id": images_id, "conditions": conditions}  # fmt: skip
     if "fd" in metrics:
         quality = domain_quality(evaluator_dir, dataset.name, images, **options)
         results |= domain_names(quality(model))
@@ -158,13 +287,44 @@ def evaluate_run(
         results |= {"kid": d["kid"], "kid_std": d["kid_std"]} if "kid" in metrics else {}
         record["inception_features"] = {"file": WEIGHTS, "sha256": WEIGHTS_SHA256}
     if "recon" in metrics:
-        results |= reconstruction_metrics(model, images)
+        results |= reconstruction_metrics(model, images, conditions=conditions)
+    if "edit" in metrics:
+        annotations = membership(dataset)
+        truth = replace(annotations, has=annotations.has[:n])
+        summary, record["edit"] = edit_metric(
+            model, run, dataset.name, truth, images, evaluator_dir=evaluator_dir,
+            vectors_file=vectors, attrs=attrs, strength=strength,
+        )  # fmt: skip
+        results |= summary
+    if "similarity" in metrics:
+        kind = cfg.model.condition_kind
+        evaluator = load_judge(evaluator_dir, dataset.name, images, kind, model.device)
+        seeds = (seed, seed + 1, seed + 2)
+        record["similarity"] = attribute_similarity(model, evaluator, conditions, images, seeds)
+        generated = record["similarity"]["generated"]
+        results |= {f"similarity_{k}": v for k, v in generated.items() if k not in ("n", "seeds")}
 
     record["step"] = checkpoint_step(find_checkpoint(run))
     record["metrics"] = results
     out = Path(run) / "eval.json"
+    record = merged_with_earlier(out, record)
     atomic_write_text(out, json.dumps(record, indent=2) + "\n")
     return record
+
+
+SAME_SETTING = ("data", "split", "n", "seed", "step")
+
+
+def merged_with_earlier(path: Path, record: dict) -> dict:
+    """`record` with the metrics of an earlier eval.json of the same checkpoint, data and n, so
+    that `--metrics fid` then `--metrics edit` keeps both; any other earlier record is replaced."""
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return record
+    if not isinstance(earlier, dict) or any(earlier.get(k) != record[k] for k in SAME_SETTING):
+        return record
+    return earlier | record | {"metrics": earlier.get("metrics", {}) | record["metrics"]}
 
 
 def format_table(record: dict) -> str:
@@ -173,4 +333,34 @@ def format_table(record: dict) -> str:
     rows.append(
         f"({record['n']} images of {record['data']}/{record['split']}, step {record['step']})"
     )
+    if "edit" in record:
+        rows += edit_rows(record["edit"])
+    if "similarity" in record:
+        rows += similarity_rows(record["similarity"])
     return "\n".join(rows)
+
+
+def similarity_rows(similarity: dict) -> list[str]:
+    """Table 1's layout: generated images (mean ± std over seeds), then the real images' bound."""
+    generated, real = similarity["generated"], similarity["real"]
+    keys = [k for k in ("cosine", "mse", "accuracy") if k in real]
+    rows = ["attribute similarity:", f"{'images':24s}" + "".join(f"{k:>18s}" for k in keys)]
+    label = f"generated ({generated['seeds']} seeds)"
+    rows.append(f"{label:24s}" + "".join(
+        f"{generated[k]:>10.4f} ± {generated[k + '_std']:<5.3f}" for k in keys))  # fmt: skip
+    rows.append(f"{'real test images':24s}" + "".join(f"{real[k]:>18.4f}" for k in keys))
+    return rows
+
+
+def edit_rows(edit: dict) -> list[str]:
+    """Per attribute: images without it, the share the evaluator gives it after the edit and
+    after plain reconstruction, and (for reference) of the reconstructions of images with it."""
+    width = max(12, *(len(name) for name in edit["attributes"]))
+    header = f"{'attribute':{width}s} {'images':>7s} {'edited':>8s} {'recon':>8s} {'with a':>8s}"
+    rows = [f"edit success at strength {edit['strength']:g} ({edit['vectors']}):", header]
+    for name, r in edit["attributes"].items():
+        with_a = "-" if r["reconstructed_with"] is None else f"{r['reconstructed_with']:.3f}"
+        rows.append(
+            f"{name:{width}s} {r['n']:7d} {r['edited']:8.3f} {r['reconstructed']:8.3f} {with_a:>8s}"
+        )
+    return rows

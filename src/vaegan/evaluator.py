@@ -27,6 +27,8 @@ from vaegan.images import to_model
 Target = Literal["classes", "binary", "real"]
 # What the test score of each target is.
 SCORE = {"classes": "accuracy", "binary": "mean attribute accuracy", "real": "mse"}
+# The target that judges each kind of attribute or condition (vaegan.config.ConditionKind).
+JUDGE_TARGET = {"class": "classes", "binary": "binary", "real": "real"}
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,9 @@ class Evaluator(nn.Module):
         return F.mse_loss(outputs, targets)
 
     @torch.inference_mode()
-    def predict(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-        """Of uint8 (N, H, W, C) images: class ids (N,), or 0/1 or real attributes (N, A)."""
+    def scores(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """Of uint8 (N, H, W, C) images, (N, len(names)): class probabilities, attribute
+        probabilities (binary) or attribute values (real)."""
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
@@ -90,12 +93,21 @@ class Evaluator(nn.Module):
         for i in range(0, len(images), batch_size):
             y = self(to_model(torch.from_numpy(images[i : i + batch_size]).to(device)))
             if self.cfg.target == "classes":
-                y = y.argmax(1)
+                y = y.softmax(1)
             elif self.cfg.target == "binary":
-                y = (y > 0).float()
-            out.append(y.cpu())
+                y = y.sigmoid()
+            out.append(y.float().cpu())
         self.train(was_training)
         return torch.cat(out).numpy()
+
+    def predict(self, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """Of uint8 (N, H, W, C) images: class ids (N,), or 0/1 or real attributes (N, A)."""
+        scores = self.scores(images, batch_size)
+        if self.cfg.target == "classes":
+            return scores.argmax(1)
+        if self.cfg.target == "binary":
+            return (scores > 0.5).astype(np.float32)
+        return scores
 
     def score(self, images: np.ndarray, targets: np.ndarray) -> float:
         """Accuracy (classes), mean per-attribute accuracy (binary) or MSE (real)."""

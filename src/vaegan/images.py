@@ -57,3 +57,20 @@ def interleave_rows(originals: np.ndarray, others: np.ndarray, ncol: int) -> np.
     for start in range(0, len(originals), ncol):
         rows += [originals[start : start + ncol], others[start : start + ncol]]
     return np.concatenate(rows)
+
+
+def save_gif(frames: list[np.ndarray], path: Path, duration_ms: int = 100) -> Path:
+    """An animated GIF that loops forever, of uint8 (H, W, C) frames (C = 1 or 3).
+
+    GIF holds 256 colours a frame: grey frames are exact, colour frames are quantized by Pillow.
+    Pillow merges a frame identical to the previous one into it (their durations add up).
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".gif":
+        raise VaeganError(f"{path}: an animation is written as .gif, not '{path.suffix}'")
+    if not frames:
+        raise VaeganError(f"{path}: no frames to write")
+    pictures = [Image.fromarray(f[..., 0] if f.shape[2] == 1 else f) for f in frames]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pictures[0].save(path, save_all=True, append_images=pictures[1:], duration=duration_ms, loop=0)
+    return path

@@ -44,49 +44,82 @@ def init_weights(module: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
+class JoinCondition(nn.Module):
+    """Where the condition y (B, K) joins a conditional network (PAPER.md §5.3): concatenated to
+    a flat vector, or broadcast to K constant feature maps appended to a conv input (the code's
+    AppendSpatially). No parameters: the layer after it takes K more inputs."""
+
+    def forward(self, h: Tensor, y: Tensor) -> Tensor:
+        if h.ndim == 4:
+            y = y[:, :, None, None].expand(-1, -1, *h.shape[2:])
+        return torch.cat([h, y.to(h.dtype)], dim=1)
+
+
+def run_layers(layers: nn.Sequential, h: Tensor, y: Tensor | None) -> Tensor:
+    """A Sequential that may hold JoinCondition layers, which also take y."""
+    for layer in layers:
+        h = layer(h, y) if isinstance(layer, JoinCondition) else layer(h)
+    return h
+
+
+def joined(cfg: ModelConfig) -> list[nn.Module]:
+    """A JoinCondition layer in conditional models, nothing otherwise (so that unconditional
+    models keep their parameter names)."""
+    return [JoinCondition()] if cfg.conditional else []
+
+
 class Encoder(nn.Module):
-    """x (B, C, H, W) -> mu, logvar (B, z): stride-2 convs + BN + ReLU, FC + BN + ReLU, heads."""
+    """x (B, C, H, W) -> mu, logvar (B, z): stride-2 convs + BN + ReLU, FC + BN + ReLU, heads.
+
+    Conditional: y joins the image and the flattened conv features.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        c_in = cfg.channels
+        k = cfg.condition_dim
+        layers: list[nn.Module] = joined(cfg)
+        c_in = cfg.channels + k
         for c in cfg.enc_channels:
             layers += [conv(c_in, c, stride=2, bias=False), bn2d(c), nn.ReLU()]
             c_in = c
         flat = c_in * cfg.base_size**2
-        layers += [nn.Flatten(), nn.Linear(flat, cfg.enc_hidden, bias=False)]
+        layers += [nn.Flatten(), *joined(cfg), nn.Linear(flat + k, cfg.enc_hidden, bias=False)]
         layers += [bn1d(cfg.enc_hidden), nn.ReLU()]
         self.body = nn.Sequential(*layers)
         # mu and logvar heads fused into one matmul; the code's "log_sigma" is log sigma^2 (trap 9)
         self.head = nn.Linear(cfg.enc_hidden, 2 * cfg.z_dim)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        mu, logvar = self.head(self.body(x)).chunk(2, dim=1)
+    def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        mu, logvar = self.head(run_layers(self.body, x, y)).chunk(2, dim=1)
         return mu, logvar
 
 
 class Decoder(nn.Module):
-    """z (B, z) -> x (B, C, H, W) in [-1, 1]: FC to the base map, stride-2 transposed convs."""
+    """z (B, z) -> x (B, C, H, W) in [-1, 1]: FC to the base map, stride-2 transposed convs.
+
+    Conditional: y joins z and the base feature map.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        c0, s = cfg.dec_channels[0], cfg.base_size
+        c0, s, k = cfg.dec_channels[0], cfg.base_size, cfg.condition_dim
         layers: list[nn.Module] = [
-            nn.Linear(cfg.z_dim, c0 * s * s, bias=False),
+            *joined(cfg),
+            nn.Linear(cfg.z_dim + k, c0 * s * s, bias=False),
             bn1d(c0 * s * s),
             nn.ReLU(),
             nn.Unflatten(1, (c0, s, s)),
+            *joined(cfg),
         ]
-        c_in = c0
+        c_in = c0 + k
         for c in cfg.dec_channels:
             layers += [conv_transpose(c_in, c), bn2d(c), nn.ReLU()]
             c_in = c
         layers += [conv(c_in, cfg.channels, stride=1, bias=True), nn.Tanh()]
         self.body = nn.Sequential(*layers)
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.body(z)
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return run_layers(self.body, z, y)
 
 
 class Discriminator(nn.Module):
@@ -94,12 +127,14 @@ class Discriminator(nn.Module):
 
     A stride-1 conv without BN, then stride-2 convs + BN + ReLU, FC + BN + ReLU, FC to one logit.
     The feature layer is the output of conv `feature_conv` before its BN and ReLU (trap 7).
+    Conditional: y joins the image and the flattened conv features.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        c_first = cfg.dis_first_channels
-        self.convs = nn.ModuleList([conv(cfg.channels, c_first, stride=1, bias=True)])
+        c_first, k = cfg.dis_first_channels, cfg.condition_dim
+        self.join = JoinCondition() if cfg.conditional else None
+        self.convs = nn.ModuleList([conv(cfg.channels + k, c_first, stride=1, bias=True)])
         self.norms = nn.ModuleList([nn.Identity()])
         c_in = c_first
         for c in cfg.dis_channels:
@@ -110,20 +145,22 @@ class Discriminator(nn.Module):
         flat = c_in * cfg.base_size**2
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(flat, cfg.dis_hidden, bias=False),
+            *joined(cfg),
+            nn.Linear(flat + k, cfg.dis_hidden, bias=False),
             bn1d(cfg.dis_hidden),
             nn.ReLU(),
             nn.Linear(cfg.dis_hidden, 1),
         )
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        h, features = x, x
+    def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        h = x if self.join is None else self.join(x, y)
+        features = h
         for i, (conv_layer, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
             h = conv_layer(h)
             if i == self.feature_index:
                 features = h
             h = F.relu(norm(h))
-        return features, self.classifier(h).squeeze(1)
+        return features, run_layers(self.classifier, h, y).squeeze(1)
 
 
 @contextlib.contextmanager
@@ -145,6 +182,11 @@ class VAEGAN(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        if cfg.conditional and not cfg.condition:
+            raise VaeganError(
+                f"a '{cfg.variant}' model needs model.condition (the names of its classes or "
+                "attributes; training fills it in from the data)"
+            )
         self.cfg = cfg
         self.enc = Encoder(cfg) if cfg.has_encoder else None
         self.dec = Decoder(cfg)
@@ -167,22 +209,46 @@ class VAEGAN(nn.Module):
             )
         return self.enc
 
+    def condition_for(self, y: Tensor | None, n: int) -> Tensor | None:
+        """y checked against the model: (n, K) floats for a conditional model, None otherwise."""
+        cfg = self.cfg
+        if not cfg.conditional:
+            if y is not None:
+                raise VaeganError(f"a '{cfg.variant}' model takes no condition")
+            return None
+        if y is None:
+            raise VaeganError(
+                f"a '{cfg.variant}' model needs a condition: {cfg.condition_dim} values "
+                f"({cfg.condition_kind}: {', '.join(cfg.condition[:5])}, ...)"
+            )
+        if y.ndim != 2 or y.shape != (n, cfg.condition_dim):
+            raise VaeganError(
+                f"condition of shape {tuple(y.shape)} for {n} images; this model takes "
+                f"({n}, {cfg.condition_dim}): one value per {cfg.condition_kind} "
+                f"({', '.join(cfg.condition[:5])}, ...)"
+            )
+        return y.to(self.device, torch.float32)
+
     @torch.inference_mode()
-    def encode(self, x: Tensor) -> Tensor:
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """Images -> z = mu(x): the test-time code uses the mean, no sampling (trap 12)."""
         enc = self._require_encoder()
+        y = self.condition_for(y, len(x))
         with evaluating(enc):
-            return enc(x.to(self.device))[0]
+            return enc(x.to(self.device), y)[0]
 
     @torch.inference_mode()
-    def decode(self, z: Tensor) -> Tensor:
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        y = self.condition_for(y, len(z))
         with evaluating(self.dec):
-            return self.dec(z.to(self.device))
+            return self.dec(z.to(self.device), y)
 
-    def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
-        """Decode n draws of z ~ N(0, I)."""
+    def sample(
+        self, n: int, y: Tensor | None = None, *, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """Decode n draws of z ~ N(0, I) (given condition y (n, K) in a conditional model)."""
         z = torch.randn(n, self.cfg.z_dim, generator=generator, device=self.device)
-        return self.decode(z)
+        return self.decode(z, y)
 
-    def reconstruct(self, x: Tensor) -> Tensor:
-        return self.decode(self.encode(x))
+    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.decode(self.encode(x, y), y)

@@ -6,6 +6,9 @@
     theta_Dec <- -grad(gamma L_llike - L_GAN)      Dec minimises its adversarial term (trap 1)
     theta_Dis <- -grad(L_GAN)                      Dis maximises L_GAN; no L_llike gradient (trap 4)
 
+Conditional variants (cvaegan, cvae, cgan; PAPER.md §5.3) run the same algorithm with the batch's
+condition Y given to every network: Enc(X, Y), Dec(Z, Y) and Dec(Z_p, Y), Dis(., Y).
+
 Each network's gradient is `torch.autograd.grad` of its own loss with respect to its own parameters,
 so isolation holds by construction rather than by detaching: L_llike's gradient flows *through* Dis
 into Dec and Enc, but never into Dis's parameters. All gradients are taken from the one graph
@@ -46,10 +49,13 @@ def forward(
     cfg: LossConfig,
     generator: torch.Generator | None,
     dist: Distributed = SINGLE,
+    y: Tensor | None = None,
 ) -> Forward:
     """One forward pass of Algorithm 1 for the model's variant. x: (B, C, H, W) in [-1, 1],
-    this rank's share of the global batch."""
-    variant = model.cfg.variant
+    this rank's share of the global batch; y: its condition (B, K) in a conditional model."""
+    variant = model.cfg.base_variant
+    y = model.condition_for(y, len(x))
+    y2 = None if y is None else torch.cat([y, y])  # [X_tilde; X_p] or [X; X_p] share Y
     batch = x.shape[0]
     saturating = cfg.generator_loss == "saturating"
     stats: dict[str, Tensor] = {}
@@ -63,8 +69,8 @@ def forward(
 
     if variant == "gan":
         # Plain GAN (eq. 5): Dec(Z_p) is the only fake.
-        x_p = model.dec(noise())  # Z_p ~ N(0, I)
-        _, logits = model.dis(torch.cat([x, x_p]))  # one Dis pass over [X; X_p] (2B)
+        x_p = model.dec(noise(), y)  # Z_p ~ N(0, I)
+        _, logits = model.dis(torch.cat([x, x_p]), y2)  # one Dis pass over [X; X_p] (2B)
         logit_real, logit_fake = logits[:batch], logits[batch:]
         cost_real, cost_fake = gan_costs(logit_real, logit_fake)
         l_dis = discriminator_loss(cost_real, cost_fake, cfg.real_weight)
@@ -74,14 +80,14 @@ def forward(
         return Forward(losses={"dec": l_adv, "dis": l_dis}, stats=stats)
 
     # Z <- Enc(X); L_prior
-    mu, logvar = model.enc(x)
+    mu, logvar = model.enc(x, y)
     z = mu + (0.5 * logvar).exp() * noise()  # one sample per image (trap 12)
     l_prior = kl_prior(mu, logvar)
     stats["l_prior"] = l_prior.detach()
 
     if variant == "vae":
         # Plain VAE (eqs. 2-4): pixel-wise Gaussian likelihood.
-        x_tilde = model.dec(z)
+        x_tilde = model.dec(z, y)
         l_llike = gaussian_nll(x_tilde, x, cfg.pixel_sigma)
         stats["l_llike"] = l_llike.detach()
         return Forward(losses={"enc": l_prior + l_llike, "dec": l_llike}, stats=stats)
@@ -89,11 +95,12 @@ def forward(
     # X_tilde <- Dec(Z) and X_p <- Dec(Z_p) in one Dec pass over [Z; Z_p] (2B). The code runs Dec
     # a second time on [Z; Z_p] for the GAN term; reusing X_tilde saves that pass and only changes
     # which images share Dec's BN batch statistics (docs/DEVIATIONS.md).
-    x_tilde, x_p = model.dec(torch.cat([z, noise()])).split(batch)
+    x_tilde, x_p = model.dec(torch.cat([z, noise()]), y2).split(batch)
 
     # One Dis pass over [X; X_tilde; X_p] (3B): BN statistics mix real and fake (trap 5). Its
     # Dis_l features give L_llike, so no second Dis_l pass over [X_tilde; X] is needed.
-    features, logits = model.dis(torch.cat([x, x_tilde, x_p]))
+    y3 = None if y is None else torch.cat([y, y2])
+    features, logits = model.dis(torch.cat([x, x_tilde, x_p]), y3)
     f_x, f_tilde, _ = features.split(batch)
     # L_llike^{Dis_l} (eq. 7): Dis_l(X) is the target, a constant.
     l_llike = gaussian_nll(f_tilde, f_x.detach(), cfg.feature_sigma)
@@ -115,7 +122,7 @@ def forward(
 
 
 def adversarial_networks(variant: str) -> tuple[str, ...]:
-    """The networks whose updates the equilibrium gating may skip."""
+    """The networks whose updates the equilibrium gating may skip (`variant`: unconditional)."""
     return {"vaegan": ("dec", "dis"), "gan": ("dec", "dis"), "vae_disl": ("dis",)}.get(variant, ())
 
 
@@ -160,8 +167,10 @@ def train_step(
     generator: torch.Generator | None = None,
     dist: Distributed = SINGLE,
     precision: Precision = FP32,
+    y: Tensor | None = None,
 ) -> dict[str, Tensor | float]:
     """One step of Algorithm 1: forward, gate, each network's own gradient, then all steps.
+    y: the batch's condition (B, K) in a conditional model.
 
     With several ranks, the statistics (so the gating decision) and the gradients are those of
     the global batch: averaged across ranks, one all-reduce each. BatchNorm running statistics
@@ -171,9 +180,10 @@ def train_step(
     for optimizer in optimizers.values():  # last step's gradients would outlive this forward
         optimizer.zero_grad(set_to_none=True)
     with precision.autocast():
-        out = forward(model, x, cfg, generator, dist)
+        out = forward(model, x, cfg, generator, dist, y)
     out.stats = dict(zip(out.stats, dist.mean(list(out.stats.values())), strict=True))
-    skip = {name for name, update in gate(out.stats, cfg, model.cfg.variant).items() if not update}
+    gated = gate(out.stats, cfg, model.cfg.base_variant)
+    skip = {name for name, update in gated.items() if not update}
     names = [name for name in out.losses if name not in skip]
     grads = gradients(model, out.losses, names, precision)
     running = [b for b in model.buffers() if b.is_floating_point()] if dist.enabled else []

@@ -23,8 +23,9 @@ from vaegan.checkpoint import (
     read_json,
     save_checkpoint,
 )
+from vaegan.conditions import condition_values, with_condition
 from vaegan.config import OptimConfig, RunConfig
-from vaegan.data import load_run_data
+from vaegan.data import Dataset, load_run_data
 from vaegan.data.batches import Batches
 from vaegan.distributed import (
     Distributed,
@@ -147,21 +148,26 @@ def step_seed(seed: int, step: int) -> int:
 
 
 class Grids:
-    """Sample and reconstruction grids from fixed z and fixed held-out images."""
+    """Sample and reconstruction grids from fixed z and fixed held-out images (conditional
+    models: samples take the conditions of the first held-out images, in order)."""
 
-    def __init__(self, model: VAEGAN, cfg: RunConfig, held_out: np.ndarray, out: Path) -> None:
+    def __init__(self, model: VAEGAN, cfg: RunConfig, held_out: Dataset, out: Path) -> None:
         n = cfg.train.grid_size
         g = torch.Generator().manual_seed(cfg.train.seed + 1)
         self.model, self.out = model, out
         self.z = torch.randn(n, cfg.model.z_dim, generator=g)
-        self.x = to_model(torch.from_numpy(held_out[: n // 2]))
+        self.x = to_model(torch.from_numpy(held_out.images[: n // 2]))
+        self.y = self.y_x = None
+        if cfg.model.conditional:
+            y = torch.from_numpy(condition_values(held_out, cfg.model))
+            self.y, self.y_x = y[np.arange(n) % len(y)], y[: len(self.x)]
         self.ncol = int(np.ceil(np.sqrt(n)))
 
     def write(self, step: int) -> None:
-        samples = to_uint8(self.model.decode(self.z))
+        samples = to_uint8(self.model.decode(self.z, self.y))
         save_images(samples, self.out / f"samples_{step:06d}.png", self.ncol)
         if self.model.enc is not None:
-            recon = to_uint8(self.model.reconstruct(self.x))
+            recon = to_uint8(self.model.reconstruct(self.x, self.y_x))
             pairs = interleave_rows(to_uint8(self.x), recon, self.ncol)
             save_images(pairs, self.out / f"reconstructions_{step:06d}.png", self.ncol)
 
@@ -226,10 +232,11 @@ def _train(
         dist.barrier()
     try:
         train_set = load_run_data(cfg, cfg.data.split, cache_dir=cache_dir, progress=progress)
-        held_out = load_run_data(cfg, "test", cache_dir=cache_dir, progress=progress).images
+        held_out = load_run_data(cfg, "test", cache_dir=cache_dir, progress=progress)
     finally:  # on an error too: the others then meet it themselves, and all stop
         if dist.main:
             dist.barrier()
+    cfg = with_condition(cfg, train_set)  # conditional models: the data's classes or attributes
     prepare_run_dir(cfg, run_dir, resume, write=dist.main)
 
     torch.manual_seed(cfg.train.seed)  # initial weights are a function of the seed
@@ -249,9 +256,10 @@ def _train(
         load_weights(model, ckpt / "model.safetensors")
         start = load_trainer_state(ckpt, optimizers)
         precision.load_state_dict(read_json(ckpt / "trainer.json").get("grad_scaler"))
+    conditions = condition_values(train_set, cfg.model) if cfg.model.conditional else None
     batches = Batches(
         train_set.images, cfg.train.batch_size, seed=cfg.train.seed, device=device,
-        flip=cfg.data.flip,
+        flip=cfg.data.flip, conditions=conditions,
     )  # fmt: skip
     generator = torch.Generator(device=device)
     main = dist.main  # logs, grids, evaluation and checkpoint files: the main rank's work
@@ -260,8 +268,13 @@ def _train(
     quality = None
     if cfg.train.eval_every and main:
         evaluator = cfg.train.evaluator or str(Path("evaluators") / cfg.data.name)
-        images = held_out[: cfg.train.eval_n]
-        quality = domain_quality(evaluator, cfg.data.name, images, device=device)
+        images = held_out.images[: cfg.train.eval_n]
+        eval_conditions = None  # conditional models sample under the held-out images' conditions
+        if cfg.model.conditional:
+            eval_conditions = condition_values(held_out, cfg.model)[: cfg.train.eval_n]
+        quality = domain_quality(
+            evaluator, cfg.data.name, images, device=device, conditions=eval_conditions
+        )
     nonfinite = torch.zeros((), dtype=torch.bool, device=device)
     last_saved = start if resume else None  # step of the newest checkpoint on disk
 
@@ -294,8 +307,10 @@ def _train(
         for step in range(start, cfg.train.steps):
             x = dist.shard(batches(step))  # this rank's rows of the global batch
             x = x.contiguous(memory_format=memory_format)
+            y = batches.condition(step)
+            y = None if y is None else dist.shard(y)
             generator.manual_seed(step_seed(cfg.train.seed, step))
-            stats = train_step(model, optimizers, x, cfg.loss, generator, dist, precision)
+            stats = train_step(model, optimizers, x, cfg.loss, generator, dist, precision, y)
             losses = [v for k, v in stats.items() if k.startswith("l_")]
             nonfinite |= ~torch.isfinite(torch.stack(losses)).all()  # alike on every rank
             bar.update(1)

@@ -17,7 +17,8 @@ class Batches:
 
     Each epoch is a fresh permutation drawn from a generator seeded by (seed, epoch); the last
     partial batch of an epoch is dropped so that every batch has the same size. With `flip`, a
-    random half of each batch is mirrored left-right, on the batched tensor.
+    random half of each batch is mirrored left-right, on the batched tensor. `conditions`
+    (N, K), for conditional models, are batched alongside (a mirrored image keeps its own).
     """
 
     def __init__(
@@ -28,11 +29,13 @@ class Batches:
         seed: int,
         device: torch.device,
         flip: bool = False,
+        conditions: np.ndarray | None = None,
     ) -> None:
         if batch_size > len(images):
             raise DataError(f"batch size {batch_size} exceeds the {len(images)} training images")
         # The whole uint8 set lives on the device: 61 MB for Fashion-MNIST at 32x32.
         self.images = torch.from_numpy(images).to(device)
+        self.conditions = None if conditions is None else torch.from_numpy(conditions).to(device)
         self.batch_size = batch_size
         self.seed = seed
         self.flip = flip
@@ -46,11 +49,17 @@ class Batches:
             self._epoch, self._order = epoch, perm.to(self.images.device)
         return self._order
 
+    def index(self, step: int) -> Tensor:
+        epoch, i = divmod(step, self.per_epoch)
+        return self.order(epoch)[i * self.batch_size : (i + 1) * self.batch_size]
+
+    def condition(self, step: int) -> Tensor | None:
+        """float (B, K): the condition of batch `step`'s images (None without conditions)."""
+        return None if self.conditions is None else self.conditions[self.index(step)]
+
     def __call__(self, step: int) -> Tensor:
         """float (B, C, H, W) in [-1, 1]."""
-        epoch, i = divmod(step, self.per_epoch)
-        index = self.order(epoch)[i * self.batch_size : (i + 1) * self.batch_size]
-        x = to_model(self.images[index])
+        x = to_model(self.images[self.index(step)])
         if self.flip:
             g = torch.Generator().manual_seed(FLIP_STREAM + self.seed * 1_000_003 + step)
             mirrored = torch.rand(self.batch_size, generator=g).lt(0.5).to(x.device)

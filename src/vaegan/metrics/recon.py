@@ -27,13 +27,18 @@ def pixel_metrics(x: torch.Tensor, x_tilde: torch.Tensor) -> dict[str, float]:
 
 @torch.inference_mode()
 def reconstruction_metrics(
-    model: VAEGAN, images: np.ndarray, batch_size: int = 500
+    model: VAEGAN,
+    images: np.ndarray,
+    batch_size: int = 500,
+    conditions: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """`pixel_metrics` of uint8 (N, H, W, C) images and their reconstructions Dec(mu(x))."""
+    """`pixel_metrics` of uint8 (N, H, W, C) images and their reconstructions Dec(mu(x))
+    (conditional models: each image with its own condition, (N, K))."""
     originals, recons = [], []
     for i in range(0, len(images), batch_size):
         x = to_model(torch.from_numpy(images[i : i + batch_size]))
-        recons.append(model.reconstruct(x).float().cpu())
+        y = None if conditions is None else torch.from_numpy(conditions[i : i + batch_size])
+        recons.append(model.reconstruct(x, y).float().cpu())
         originals.append(x)
     to_unit = lambda t: (torch.cat(t) + 1) / 2  # noqa: E731  [-1, 1] -> [0, 1]
     return pixel_metrics(to_unit(originals), to_unit(recons).clamp(0, 1))
