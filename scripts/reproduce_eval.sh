@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measuring half of docs/REPRODUCTION.md, on the runs scripts/reproduce_train.sh trained.
-# PART=metrics: domain FD/KD and reconstruction error (10,000 test images), Inception FID/KID (1,000),
+# PART=metrics: sample and reconstruction grids, domain FD/KD and reconstruction error (10,000 test images), Inception FID/KID (1,000),
 #   class vectors with their edit grids and edit success, attribute similarity of the conditional runs.
 # PART=finetune: test error with 100 and 1,000 labels, pretrained vs from scratch (3 seeds).
 # PART=all (default) does both, one after the other; two invocations with PART=metrics and
@@ -21,8 +21,14 @@ fi
 metrics() {
     for model in vae vae_disl gan vaegan cvae cgan cvaegan; do
         run="$OUT/$model"
+        # The grids: the same z for every model; conditional ones, one column per class.
+        case $model in c*) n=30 ;; *) n=36 ;; esac
+        $vaegan sample "$run" --n $n --out "$images/samples_$model.png"
+        case $model in
+            gan | cgan) m=fd ;;  # no encoder, nothing to reconstruct
+            *) m=fd,recon && $vaegan reconstruct "$run" --n 16 --out "$images/recon_$model.png" ;;
+        esac
         # eval.json keeps one setting (data, n, seed, step); each setting gets its own copy.
-        case $model in gan | cgan) m=fd ;; *) m=fd,recon ;; esac
         $vaegan evaluate "$run" --metrics "$m" --n 10000 --quiet
         cp "$run/eval.json" "$run/eval-n10000.json"
         $vaegan evaluate "$run" --metrics fid,kid --n 1000 --quiet
