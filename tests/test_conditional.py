@@ -71,6 +71,8 @@ def test_condition_values_from_classes_and_attributes():
     cfg = with_condition(tiny_config("unused", "cvae"), classes).model
     assert (cfg.condition, cfg.condition_kind) == (CLASSES, "class")
     np.testing.assert_array_equal(condition_values(classes, cfg), np.eye(3)[[2, 0, 1]])
+    np.testing.assert_array_equal(condition_values(classes, cfg, 2), np.eye(3)[[2, 0]])
+    assert condition_values(classes, tiny_config("unused", "vae").model) is None
     attributes = np.array([[1, 0], [0, 1], [1, 1]], np.float32)
     faces = Dataset("c", images, attributes=attributes, attribute_names=("Male", "Smiling"),
                     attribute_kind="binary")  # fmt: skip
@@ -80,6 +82,7 @@ def test_condition_values_from_classes_and_attributes():
         with_condition(replace(tiny_config("unused", "cvae"), model=cfg), faces)
     face_cfg = with_condition(tiny_config("unused", "cvae"), faces).model
     np.testing.assert_array_equal(condition_values(faces, face_cfg), attributes)
+    np.testing.assert_array_equal(condition_values(faces, face_cfg, 1), attributes[:1])
     with pytest.raises(DataError, match="neither class labels nor attributes"):
         with_condition(tiny_config("unused", "cvae"), Dataset("plain", images))
 
@@ -178,7 +181,7 @@ def test_attribute_similarity_scores_generated_and_real_images():
     second = agreement(evaluator.scores(generate(model, conditions, 1)), conditions)
     generated = result["generated"]
     assert generated["cosine"] == pytest.approx((first["cosine"] + second["cosine"]) / 2)
-    assert generated["mse_std"] == pytest.approx(abs(first["mse"] - second["mse"]) / 2)
+    assert generated["mse_std"] == pytest.approx(abs(first["mse"] - second["mse"]) / np.sqrt(2))
     assert (generated["seeds"], generated["n"]) == (2, 6)
     other = Evaluator(replace(judge_cfg, names=("a", "b", "c")))
     with pytest.raises(VaeganError, match="the evaluator predicts 3 classes"):

@@ -14,6 +14,7 @@ from vaegan.cli import main
 from vaegan.data import Dataset, load_run_data
 from vaegan.errors import DataError, VaeganError
 from vaegan.finetune import (
+    FEATURES,
     FinetuneConfig,
     balanced_subset,
     build_classifier,
@@ -21,7 +22,8 @@ from vaegan.finetune import (
     finetune,
     train_classifier,
 )
-from vaegan.models import VAEGAN
+from vaegan.images import to_model
+from vaegan.models import VAEGAN, evaluating
 from vaegan.train import train
 
 
@@ -140,6 +142,23 @@ def test_dis_features_on_a_gan_run(setup):
     result = finetune(model, setup["train"], setup["test"], cfg, progress=False)
     assert result["test_error_mean"] < 0.2
     assert same_state(dis_before, model.dis.state_dict())
+
+
+def test_dis_body_is_a_copy_of_dis_alone(setup):
+    assert FEATURES == ("enc", "dis")
+    model, _ = load_model(setup["runs"]["gan"])
+    classifier = build_classifier(model, FinetuneConfig(labels=2, features="dis"), 2, seed=0)
+    body_params = list(classifier.body.parameters())
+    assert sum(p.numel() for p in body_params) == sum(p.numel() for p in model.dis.parameters())
+    assert not {id(p) for p in classifier.parameters()} & {id(p) for p in model.parameters()}
+    assert same_state(flat_state(model.dis), classifier.body.dis.state_dict())
+    # The body's output is the hidden layer that Dis's logit layer reads.
+    x = to_model(torch.from_numpy(setup["train"].images[:4]))
+    with torch.no_grad(), evaluating(model.dis), evaluating(classifier):
+        hidden = classifier.body(x)
+        logit = model.dis(x)[1]
+    assert hidden.shape == (4, model.cfg.dis_hidden) and bool((hidden >= 0).all())
+    assert torch.allclose(model.dis.classifier[-1](hidden).squeeze(1), logit, atol=1e-6)
 
 
 def test_errors_name_the_fix(setup):

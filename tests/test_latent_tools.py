@@ -1,5 +1,6 @@
 """Latent tools: attribute vectors, edits, edit success, interpolation GIFs and the random walk."""
 
+import gzip
 import json
 from dataclasses import replace
 from types import SimpleNamespace
@@ -222,8 +223,12 @@ def test_edit_and_evaluate_commands(runs, tmp_path, capsys):
     assert main(evaluate) == 0
     record = json.loads((runs.main / "eval.json").read_text())
     assert set(record["edit"]["attributes"]) == {"Trouser", "Bag"}
-    for r in record["edit"]["attributes"].values():
-        assert 0 <= r["edited"] <= 1 and 0 <= r["reconstructed"] <= 1 and 0 < r["n"] <= 16
+    # n: the evaluated test images not of the class, counted from the label file itself.
+    raw = gzip.decompress((runs.data / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    labels = np.frombuffer(raw[8:], np.uint8)[:16]  # an IDX label file: 8 header bytes
+    for name, r in record["edit"]["attributes"].items():
+        assert r["n"] == int((labels != FASHION_MNIST_CLASSES.index(name)).sum())
+        assert 0 <= r["edited"] <= 1 and 0 <= r["reconstructed"] <= 1
     assert "Trouser" in format_table(record) and "edit_base" in record["metrics"]
 
 

@@ -13,24 +13,21 @@ to another model by mistake).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 from torch import Tensor
 
-from vaegan.checkpoint import checkpoint_step, file_sha256, find_checkpoint, publish_permissions
+from vaegan.checkpoint import atomic_save_tensors, checkpoint_step, file_sha256, find_checkpoint
+from vaegan.config import ConditionKind
 from vaegan.data import Dataset
 from vaegan.errors import CheckpointError, DataError
 from vaegan.latent import encode_images, require_unconditional
 from vaegan.models import VAEGAN
 
-Kind = Literal["class", "binary", "real"]
 BINARY_THRESHOLD = 0.5  # binary attributes are stored as 0/1
 # LFW's attribute values are the margins of Kumar et al.'s attribute classifiers: above 0 the
 # classifier says the face has the attribute.
@@ -47,7 +44,7 @@ DEFAULT_STRENGTH = 1.5
 class Membership:
     """Which images have which attribute: has[i, a] is True when image i has attribute a."""
 
-    kind: Kind
+    kind: ConditionKind
     names: tuple[str, ...]
     has: np.ndarray  # bool (N, A)
     threshold: float | None  # None for classes
@@ -114,7 +111,7 @@ def model_identity(run: Path, model: VAEGAN) -> ModelIdentity:
 class AttributeVectors:
     vectors: Tensor  # float32 (A, z)
     names: tuple[str, ...]
-    kind: Kind
+    kind: ConditionKind
     threshold: float | None
     count_with: tuple[int, ...]
     count_without: tuple[int, ...]
@@ -135,15 +132,8 @@ class AttributeVectors:
         if path.suffix != ".safetensors":
             raise DataError(f"{path}: attribute vectors are saved as .safetensors")
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        try:
-            tensors = {"vectors": self.vectors.float().contiguous()}
-            save_file(tensors, tmp, metadata={"vaegan": json.dumps(self.record())})
-            publish_permissions(tmp)
-            tmp.replace(path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        metadata = {"vaegan": json.dumps(self.record())}
+        atomic_save_tensors({"vectors": self.vectors.float()}, path, metadata)
         return path
 
     @classmethod
@@ -203,11 +193,12 @@ def compute_attribute_vectors(
     attrs: tuple[str, ...] | None = None,
     n: int | None = None,
 ) -> AttributeVectors:
-    """Vectors of the wanted attributes (all when None) from the first n images (all if None)."""
+    """Vectors of the wanted attributes (all when None) from the first n images (default: the
+    first ATTRIBUTE_IMAGES, or all if fewer)."""
     require_unconditional(model, "attribute vectors")
     if n is not None and n > len(data):
         raise DataError(f"--n {n} exceeds the {len(data)} images of {data.name}/{split}")
-    n = len(data) if n is None else n
+    n = min(ATTRIBUTE_IMAGES, len(data)) if n is None else n
     source = f"{data.name}/{split}"
     m = membership(data)
     columns = m.indices(attrs, source)

@@ -57,11 +57,13 @@ def file_sha256(path: Path) -> str:
     return file_digest(path).hexdigest()
 
 
-def atomic_save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+def atomic_save_tensors(
+    tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None
+) -> None:
     """safetensors file written beside `path` and renamed over it, with plain file permissions."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
+        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
         publish_permissions(tmp)  # safetensors creates 0600 files
         tmp.replace(path)
     except BaseException:

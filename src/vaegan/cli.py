@@ -138,7 +138,7 @@ def sample_conditions(args: argparse.Namespace, cfg: RunConfig) -> torch.Tensor 
         return torch.eye(model.condition_dim)[torch.arange(n) % model.condition_dim]
     if args.condition in (None, FROM_TEST_SET):
         data = held_out_data(args, cfg, n)
-        return torch.from_numpy(condition_values(data, model)[:n])
+        return torch.from_numpy(condition_values(data, model, n))
     return torch.from_numpy(parse_condition(args.condition, model)).expand(n, -1)
 
 
@@ -161,9 +161,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
     model, cfg = load_model(args.run, resolve_device(args.device))
     data = held_out_data(args, cfg, args.n)
     originals = data.images[: args.n]
-    y = None
-    if cfg.model.conditional:  # each image with its own condition
-        y = torch.from_numpy(condition_values(data, cfg.model)[: args.n])
+    y = condition_values(data, cfg.model, args.n)  # each image under its own condition
+    y = None if y is None else torch.from_numpy(y)
     recon = to_uint8(model.reconstruct(to_model(torch.from_numpy(originals)), y))
     if Path(args.out).suffix == ".npy":
         print(save_images(recon, args.out))
@@ -204,8 +203,8 @@ def cmd_walk(args: argparse.Namespace) -> None:
     print(save_images(rows, args.out, ncol=len(shown)))
 
 
-def attribute_names(text: str | None) -> tuple[str, ...] | None:
-    """--attrs A,B -> ("A", "B"); None (all) when not given."""
+def comma_list(text: str | None) -> tuple[str, ...] | None:
+    """--attrs or --metrics "A, B" -> ("A", "B"); None (all) when not given."""
     return tuple(a.strip() for a in text.split(",") if a.strip()) if text else None
 
 
@@ -215,9 +214,8 @@ def cmd_attributes_compute(args: argparse.Namespace) -> None:
         cfg, args.split, data=args.data, data_dir=args.data_dir, cache_dir=args.cache_dir,
         progress=not args.quiet,
     )  # fmt: skip
-    n = min(ATTRIBUTE_IMAGES, len(data)) if args.n is None else args.n
     vectors = compute_attribute_vectors(
-        model, data, args.run, split=args.split, attrs=attribute_names(args.attrs), n=n
+        model, data, args.run, split=args.split, attrs=comma_list(args.attrs), n=args.n
     )
     print(f"{vectors.kind} vectors from the first {vectors.n} images of {data.name}/{args.split}")
     print(f"{'attribute':20s} {'with':>7s} {'without':>7s} {'|v|':>7s}")
@@ -231,7 +229,7 @@ def cmd_edit(args: argparse.Namespace) -> None:
     model, cfg = load_model(args.run, resolve_device(args.device))
     vectors = AttributeVectors.load(args.vectors)
     vectors.check_model(args.run, model)
-    names, v = vectors.select(attribute_names(args.attrs))
+    names, v = vectors.select(comma_list(args.attrs))
     grid = edit_grid(model, held_out_images(args, cfg, args.n), v, args.strength)
     print(save_images(grid.reshape(-1, *grid.shape[2:]), args.out, ncol=grid.shape[1]))
     print(f"columns: input, reconstruction, then + {args.strength:g} x: {', '.join(names)}")
@@ -261,11 +259,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     record = evaluate_run(
         args.run,
         evaluator_dir=args.evaluator or Path("evaluators") / data,
-        metrics=tuple(m.strip() for m in args.metrics.split(",") if m.strip()),
+        metrics=comma_list(args.metrics) or (),
         data=data, data_dir=args.data_dir, split=args.split, n=args.n, seed=args.seed,
         device=resolve_device(args.device), progress=not args.quiet,
         cache_dir=None if args.no_cache else args.cache_dir or default_cache_dir(),
-        vectors=args.vectors, attrs=attribute_names(args.attrs), strength=args.strength,
+        vectors=args.vectors, attrs=comma_list(args.attrs), strength=args.strength,
     )  # fmt: skip
     print(format_table(record))
     print(f"written to {Path(args.run) / 'eval.json'}")
@@ -406,10 +404,15 @@ def parser() -> argparse.ArgumentParser:
     add_cache_flag(t)
     t.set_defaults(func=cmd_train)
 
-    def run_command(name: str, help: str, func) -> argparse.ArgumentParser:  # noqa: A002
+    def run_command(
+        name: str,
+        help: str,  # noqa: A002
+        func,
+        out_help: str = ".png for a grid, .npy for uint8 (N,H,W,C)",
+    ) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help)
         c.add_argument("run", type=Path, help="run directory (or its checkpoint folder)")
-        c.add_argument("--out", required=True, help=".png for a grid, .npy for uint8 (N,H,W,C)")
+        c.add_argument("--out", required=True, help=out_help)
         c.add_argument("--device", default="auto")
         c.add_argument("--seed", type=int, default=0)
         c.set_defaults(func=func)
@@ -443,13 +446,10 @@ def parser() -> argparse.ArgumentParser:
             c.add_argument("--gif", help="also an animated FILE.gif: every pair side by side, "
                            "forward then back")  # fmt: skip
 
-    w = sub.add_parser("walk", help="the official code's random walk through z ~ N(0, I)")
-    w.add_argument("run", type=Path, help="run directory (or its checkpoint folder)")
-    w.add_argument("--out", required=True,
-                   help=".gif: the walk animated; .png: a row of frames per walker")  # fmt: skip
-    w.add_argument("--device", default="auto")
-    w.add_argument("--seed", type=int, default=0)
-    w.set_defaults(func=cmd_walk)
+    w = run_command(
+        "walk", "the official code's random walk through z ~ N(0, I)", cmd_walk,
+        out_help=".gif: the walk animated; .png: a row of frames per walker",
+    )  # fmt: skip
     w.add_argument("--n", type=int, default=16, help="walkers (images per frame)")
     w.add_argument("--frames", type=int, default=100)
     w.add_argument("--leg", type=int, default=10, help="frames between waypoints")

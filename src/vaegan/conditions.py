@@ -43,8 +43,11 @@ def with_condition(cfg: RunConfig, data: Dataset) -> RunConfig:
     return replace(cfg, model=replace(model, condition=names, condition_kind=kind))
 
 
-def condition_values(data: Dataset, cfg: ModelConfig) -> np.ndarray:
-    """float32 (N, K): every image's condition, in the order the model takes it."""
+def condition_values(data: Dataset, cfg: ModelConfig, n: int | None = None) -> np.ndarray | None:
+    """float32 (n, K): the first n images' conditions (all when n is None), in the order the
+    model takes them; None for an unconditional model."""
+    if not cfg.conditional:
+        return None
     names, kind = condition_of(data)
     if (names, kind) != (cfg.condition, cfg.condition_kind):
         raise DataError(
@@ -52,8 +55,8 @@ def condition_values(data: Dataset, cfg: ModelConfig) -> np.ndarray:
             f"{cfg.condition_kind} condition ({', '.join(cfg.condition[:4])}, ...)"
         )
     if kind == "class":
-        return np.eye(len(names), dtype=np.float32)[data.labels]
-    return data.attributes.astype(np.float32)
+        return np.eye(len(names), dtype=np.float32)[data.labels[:n]]
+    return data.attributes[:n].astype(np.float32)
 
 
 def parse_condition(text: str, cfg: ModelConfig) -> np.ndarray:

@@ -137,12 +137,12 @@ def load_judge(
     if (cfg.image_size, cfg.channels) != (images.shape[1], images.shape[3]):
         raise VaeganError(
             f"{evaluator_dir}: the evaluator judges {cfg.image_size}x{cfg.image_size}x"
-            f"{cfg.channels} images, the model makes {images.shape[1]}x{images.shape[2]}x"
-            f"{images.shape[3]}"
+            f"{cfg.channels} images, these are {images.shape[1]}x{images.shape[2]}x"
+            f"{images.shape[3]} (the model's size)"
         )
     if cfg.target != JUDGE_TARGET[kind]:
-        raise VaeganError(f"{evaluator_dir}: the evaluator predicts {cfg.target}, but the "
-                          f"vectors are of {kind} attributes")  # fmt: skip
+        raise VaeganError(f"{evaluator_dir}: the evaluator predicts {cfg.target}, but {kind} "
+                          "attributes are to be judged")  # fmt: skip
     return evaluator
 
 
@@ -266,7 +266,7 @@ def evaluate_run(
         raise VaeganError(f"--n {n} exceeds the {len(dataset)} images of split '{split}'")
     images = dataset.images[:n]
     # Conditional models generate and reconstruct each image under its own condition.
-    conditions = condition_values(dataset, cfg.model)[:n] if cfg.model.conditional else None
+    conditions = condition_values(dataset, cfg.model, n)
     results: dict[str, float] = {}
     record: dict = {"data": dataset.name, "split": split, "n": n, "seed": seed}
 

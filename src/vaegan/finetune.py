@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ from vaegan.images import to_model
 from vaegan.models import VAEGAN, Discriminator, evaluating
 
 Features = Literal["enc", "dis"]
-FEATURES: tuple[str, ...] = ("enc", "dis")
+FEATURES: tuple[str, ...] = get_args(Features)
 
 
 @dataclass(frozen=True)
@@ -80,21 +80,15 @@ class FinetuneConfig:
 
 
 class DisHidden(nn.Module):
-    """Dis up to its hidden FC layer: x (B, C, H, W) -> (B, dis_hidden), after BN and ReLU.
-
-    Shares Dis's modules; its loop mirrors Discriminator.forward without the feature tap.
-    """
+    """Dis up to its hidden FC layer (Discriminator.hidden) as a module: x (B, C, H, W) ->
+    (B, dis_hidden), after BN and ReLU. Holds `dis` itself; its logit layer goes unused."""
 
     def __init__(self, dis: Discriminator) -> None:
         super().__init__()
-        self.convs, self.norms = dis.convs, dis.norms
-        self.hidden = dis.classifier[:-1]  # Flatten, Linear, BN, ReLU: all but the logit
+        self.dis = dis
 
     def forward(self, x: Tensor) -> Tensor:
-        h = x
-        for conv_layer, norm in zip(self.convs, self.norms, strict=True):
-            h = F.relu(norm(conv_layer(h)))
-        return self.hidden(h)
+        return self.dis.hidden(x)
 
 
 class Classifier(nn.Module):
@@ -129,15 +123,15 @@ def hidden_network(model: VAEGAN, features: Features) -> tuple[nn.Module, int]:
 def build_classifier(model: VAEGAN, cfg: FinetuneConfig, n_classes: int, seed: int) -> Classifier:
     """A classifier on a copy of `model`'s network (or a fresh one), with a head seeded by `seed`.
 
-    `model` itself is never changed: the pretrained network is deep-copied.
+    `model` itself is never changed: the pretrained network (that one alone) is deep-copied.
     """
-    hidden_network(model, cfg.features)  # a missing network is an error before any work
+    body, width = hidden_network(model, cfg.features)  # a missing network fails before any work
     torch.manual_seed(seed)
     if cfg.from_scratch:
-        source = VAEGAN(model.cfg).to(model.device)  # init_weights, as a run starts
+        fresh = VAEGAN(model.cfg).to(model.device)  # init_weights, as a run starts
+        body, _ = hidden_network(fresh, cfg.features)
     else:
-        source = copy.deepcopy(model)
-    body, width = hidden_network(source, cfg.features)
+        body = copy.deepcopy(body)
     return Classifier(body, width, n_classes).to(model.device)
 
 
@@ -174,9 +168,9 @@ def train_classifier(
     *,
     seed: int,
     progress: bool = True,
-) -> float:
+) -> None:
     """Cross-entropy on batches drawn with replacement from the labelled uint8 (N, H, W, C)
-    images (as train_evaluator draws them); returns the last batch's loss.
+    images (as train_evaluator draws them).
 
     Fine-tuning: BN in train mode. Probe: the body stays in eval mode with its weights and BN
     statistics untouched, so the head sees the same features at training and at test time.
@@ -187,7 +181,6 @@ def train_classifier(
     params = [p for p in classifier.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     g = torch.Generator(device="cpu").manual_seed(seed)
-    loss = torch.zeros(())
     for _ in tqdm(
         range(cfg.steps), disable=not progress, desc=f"finetune seed {seed}", unit="step"
     ):
@@ -196,7 +189,6 @@ def train_classifier(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return float(loss.detach())
 
 
 @torch.inference_mode()

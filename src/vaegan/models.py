@@ -152,7 +152,8 @@ class Discriminator(nn.Module):
             nn.Linear(cfg.dis_hidden, 1),
         )
 
-    def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def _features_and_hidden(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The one pass up to the hidden FC layer: (features Dis_l(x), hidden (B, dis_hidden))."""
         h = x if self.join is None else self.join(x, y)
         features = h
         for i, (conv_layer, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
@@ -160,7 +161,15 @@ class Discriminator(nn.Module):
             if i == self.feature_index:
                 features = h
             h = F.relu(norm(h))
-        return features, run_layers(self.classifier, h, y).squeeze(1)
+        return features, run_layers(self.classifier[:-1], h, y)  # all but the logit layer
+
+    def hidden(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """x -> the hidden FC layer (B, dis_hidden) after its BN and ReLU, before the logit."""
+        return self._features_and_hidden(x, y)[1]
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        features, hidden = self._features_and_hidden(x, y)
+        return features, self.classifier[-1](hidden).squeeze(1)
 
 
 @contextlib.contextmanager

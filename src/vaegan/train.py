@@ -256,7 +256,7 @@ def _train(
         load_weights(model, ckpt / "model.safetensors")
         start = load_trainer_state(ckpt, optimizers)
         precision.load_state_dict(read_json(ckpt / "trainer.json").get("grad_scaler"))
-    conditions = condition_values(train_set, cfg.model) if cfg.model.conditional else None
+    conditions = condition_values(train_set, cfg.model)
     batches = Batches(
         train_set.images, cfg.train.batch_size, seed=cfg.train.seed, device=device,
         flip=cfg.data.flip, conditions=conditions,
@@ -269,9 +269,8 @@ def _train(
     if cfg.train.eval_every and main:
         evaluator = cfg.train.evaluator or str(Path("evaluators") / cfg.data.name)
         images = held_out.images[: cfg.train.eval_n]
-        eval_conditions = None  # conditional models sample under the held-out images' conditions
-        if cfg.model.conditional:
-            eval_conditions = condition_values(held_out, cfg.model)[: cfg.train.eval_n]
+        # Conditional models sample under the held-out images' conditions.
+        eval_conditions = condition_values(held_out, cfg.model, cfg.train.eval_n)
         quality = domain_quality(
             evaluator, cfg.data.name, images, device=device, conditions=eval_conditions
         )

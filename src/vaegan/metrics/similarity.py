@@ -58,11 +58,12 @@ def generate(model: VAEGAN, conditions: np.ndarray, seed: int, batch_size: int =
 
 
 def over_seeds(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Mean and (population) std of each figure over the seeds."""
+    """Mean and sample std (ddof 1, as finetune's; 0 for one seed) of each figure over the seeds."""
     out = {}
     for key in rows[0]:
         values = np.array([row[key] for row in rows])
-        out[key], out[f"{key}_std"] = float(values.mean()), float(values.std())
+        std = values.std(ddof=1) if len(values) > 1 else 0.0
+        out[key], out[f"{key}_std"] = float(values.mean()), float(std)
     return out
 
 
