@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import idx_bytes, write_idx_dataset
 
-from vaegan.data import load_dataset
+from vaegan.data import Dataset, load_dataset
 from vaegan.data.batches import Batches
 from vaegan.errors import DataError
 
@@ -134,3 +134,15 @@ def test_real_fashion_mnist():
     assert train.images.shape == (60000, 32, 32, 1) and len(test) == 10000
     assert np.bincount(train.labels).tolist() == [6000] * 10
     assert train.images[:, 2:30, 2:30].mean() > 50  # real garments, not zeros
+
+
+def test_annotation_prefers_classes_then_attributes():
+    images = np.zeros((2, 4, 4, 1), np.uint8)
+    attributes = np.array([[1.0], [0.0]], np.float32)
+    smiling = dict(attributes=attributes, attribute_names=("Smiling",), attribute_kind="binary")
+    both = Dataset("both", images, labels=np.array([0, 1]), class_names=("a", "b"), **smiling)
+    assert both.annotation("unused") == ("class", ("a", "b"))
+    faces = Dataset("faces", images, **smiling)
+    assert faces.annotation("unused") == ("binary", ("Smiling",))
+    with pytest.raises(DataError, match="'plain' has neither .*: X needs one"):
+        Dataset("plain", images).annotation("X needs one")

@@ -64,17 +64,12 @@ def index_of(name: str, names: tuple[str, ...], source: str) -> int:
 
 def membership(data: Dataset) -> Membership:
     """Class labels where the data set has any (as the evaluator prefers), else its attributes."""
-    if data.labels is not None and data.class_names:
-        has = data.labels[:, None] == np.arange(len(data.class_names))[None, :]
-        return Membership("class", data.class_names, has, None)
-    if data.attributes is not None and data.attribute_kind is not None:
-        threshold = BINARY_THRESHOLD if data.attribute_kind == "binary" else REAL_THRESHOLD
-        has = data.attributes > threshold
-        return Membership(data.attribute_kind, data.attribute_names, has, threshold)
-    raise DataError(
-        f"data set '{data.name}' has neither class labels nor attributes: "
-        "attribute vectors need one of them"
-    )
+    kind, names = data.annotation("attribute vectors need one of them")
+    if kind == "class":
+        has = data.labels[:, None] == np.arange(len(names))[None, :]
+        return Membership(kind, names, has, None)
+    threshold = BINARY_THRESHOLD if kind == "binary" else REAL_THRESHOLD
+    return Membership(kind, names, data.attributes > threshold, threshold)
 
 
 def mean_differences(z: Tensor, has: np.ndarray) -> Tensor:

@@ -16,15 +16,8 @@ FROM_TEST_SET = "test"  # `--condition test`: the conditions of the first test i
 
 def condition_of(data: Dataset) -> tuple[tuple[str, ...], ConditionKind]:
     """Names and kind of the condition a data set offers: its classes, else its attributes."""
-    if data.labels is not None:
-        names = data.class_names or tuple(str(i) for i in range(int(data.labels.max()) + 1))
-        return names, "class"
-    if data.attributes is not None and data.attribute_kind is not None:
-        return data.attribute_names, data.attribute_kind
-    raise DataError(
-        f"{data.name}: has neither class labels nor attributes, so a conditional model has "
-        "nothing to condition on"
-    )
+    kind, names = data.annotation("a conditional model needs one of them")
+    return names, kind
 
 
 def with_condition(cfg: RunConfig, data: Dataset) -> RunConfig:

@@ -129,11 +129,8 @@ def targets_of(data: Dataset, target: Target) -> np.ndarray:
 
 def default_target(data: Dataset) -> Target:
     """Class labels where there are any, else the data set's attributes."""
-    if data.labels is not None and data.class_names:
-        return "classes"
-    if data.attributes is not None and data.attribute_kind is not None:
-        return data.attribute_kind
-    raise DataError(f"data set '{data.name}' has neither labels nor attributes to learn")
+    kind, _ = data.annotation("an evaluator learns to predict one of them")
+    return "classes" if kind == "class" else kind
 
 
 def train_evaluator(

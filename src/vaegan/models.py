@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -55,8 +56,8 @@ class JoinCondition(nn.Module):
         return torch.cat([h, y.to(h.dtype)], dim=1)
 
 
-def run_layers(layers: nn.Sequential, h: Tensor, y: Tensor | None) -> Tensor:
-    """A Sequential that may hold JoinCondition layers, which also take y."""
+def run_layers(layers: Iterable[nn.Module], h: Tensor, y: Tensor | None) -> Tensor:
+    """Layers (a Sequential, or some of one) that may include JoinCondition, which also takes y."""
     for layer in layers:
         h = layer(h, y) if isinstance(layer, JoinCondition) else layer(h)
     return h
@@ -161,7 +162,9 @@ class Discriminator(nn.Module):
             if i == self.feature_index:
                 features = h
             h = F.relu(norm(h))
-        return features, run_layers(self.classifier[:-1], h, y)  # all but the logit layer
+        # All but the logit layer; islice, as slicing a Sequential builds a new one per call.
+        hidden_layers = itertools.islice(self.classifier, len(self.classifier) - 1)
+        return features, run_layers(hidden_layers, h, y)
 
     def hidden(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """x -> the hidden FC layer (B, dis_hidden) after its BN and ReLU, before the logit."""

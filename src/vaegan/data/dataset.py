@@ -8,6 +8,8 @@ from typing import Literal
 
 import numpy as np
 
+from vaegan.errors import DataError
+
 HELD_OUT_FRACTION = 0.1  # test share of splits we draw ourselves (LFW, image folders)
 
 
@@ -69,3 +71,13 @@ class Dataset:
     @property
     def channels(self) -> int:
         return self.images.shape[3]
+
+    def annotation(self, why: str) -> tuple[Literal["class", "binary", "real"], tuple[str, ...]]:
+        """What the images are annotated with, class labels first: (kind, names). The evaluator,
+        attribute vectors and conditional models all take it from here; `why` ends the error
+        when there is none."""
+        if self.labels is not None and self.class_names:
+            return "class", self.class_names
+        if self.attributes is not None:
+            return self.attribute_kind, self.attribute_names
+        raise DataError(f"data set '{self.name}' has neither class labels nor attributes: {why}")
