@@ -409,20 +409,23 @@ def parser() -> argparse.ArgumentParser:
         help: str,  # noqa: A002
         func,
         out_help: str = ".png for a grid, .npy for uint8 (N,H,W,C)",
+        draws_z: bool = False,
     ) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help)
         c.add_argument("run", type=Path, help="run directory (or its checkpoint folder)")
         c.add_argument("--out", required=True, help=out_help)
         c.add_argument("--device", default="auto")
-        c.add_argument("--seed", type=int, default=0)
+        if draws_z:  # only commands that draw z take a seed
+            c.add_argument("--seed", type=int, default=0, help="of the draws of z")
         c.set_defaults(func=func)
         return c
 
-    s = run_command("sample", "decode draws of z ~ N(0, I)", cmd_sample)
+    s = run_command("sample", "decode draws of z ~ N(0, I)", cmd_sample, draws_z=True)
     s.add_argument("--n", type=int, default=64)
     s.add_argument("--condition", help="conditional models: a class name, NAME=VALUE,... "
-                   "(attributes; others 0), K comma-separated values, or 'test' (the test "
-                   "images' own); default: each class in turn (attributes: 'test')")  # fmt: skip
+                   "(attributes; others 0), K comma-separated values, or 'test' (the first images' "
+                   "own, of --split, by default the test split); default: each class in turn "
+                   "(attributes: 'test')")  # fmt: skip
     s.add_argument("--data", choices=sorted(DATASETS), help="with --condition test: default "
                    "the run's data set")  # fmt: skip
     s.add_argument("--data-dir")
@@ -448,7 +451,7 @@ def parser() -> argparse.ArgumentParser:
 
     w = run_command(
         "walk", "the official code's random walk through z ~ N(0, I)", cmd_walk,
-        out_help=".gif: the walk animated; .png: a row of frames per walker",
+        out_help=".gif: the walk animated; .png: a row of frames per walker", draws_z=True,
     )  # fmt: skip
     w.add_argument("--n", type=int, default=16, help="walkers (images per frame)")
     w.add_argument("--frames", type=int, default=100)

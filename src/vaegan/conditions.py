@@ -11,7 +11,7 @@ from vaegan.config import ConditionKind, ModelConfig, RunConfig
 from vaegan.data import Dataset
 from vaegan.errors import ConfigError, DataError
 
-FROM_TEST_SET = "test"  # `--condition test`: the conditions of the first test images
+FROM_TEST_SET = "test"  # `--condition test`: the first held-out images' (sample's --split)
 
 
 def condition_of(data: Dataset) -> tuple[tuple[str, ...], ConditionKind]:
