@@ -209,8 +209,8 @@ def vaegan_child(args: argparse.Namespace) -> dict:
     import vaegan
     from vaegan.config import LossConfig, OptimConfig
     from vaegan.models import VAEGAN
+    from vaegan.optim import make_optimizers
     from vaegan.step import train_step
-    from vaegan.train import make_optimizers
 
     torch.manual_seed(0)
     model = VAEGAN(cfg)

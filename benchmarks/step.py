@@ -32,8 +32,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from vaegan.config import LossConfig, ModelConfig, OptimConfig
 from vaegan.models import VAEGAN
+from vaegan.optim import make_optimizers
 from vaegan.step import train_step
-from vaegan.train import make_optimizers, resolve_device
+from vaegan.train import resolve_device
 
 
 def rss_mib() -> float:

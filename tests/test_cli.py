@@ -75,3 +75,40 @@ def test_train_with_config_file_and_flags(tmp_path):
     saved = json.loads((out / "config.json").read_text())
     assert saved["model"]["variant"] == "vae" and saved["train"]["steps"] == 2
     assert saved["train"]["seed"] == 3 and saved["model"]["width"] == 0.0625
+
+
+def test_presets_config_files_and_set_layer_in_order(tmp_path, capsys):
+    from vaegan.cli import build_config, parser
+    from vaegan.config import AUTHORS_CODE_COMMIT, RunConfig
+
+    def config(*args):
+        return build_config(parser().parse_args(["train", "--out", str(tmp_path / "r"), *args]))
+
+    paper = config("--preset", "paper")
+    assert paper == config("--steps", "37500")  # the defaults are the code's, but for length
+    assert (paper.model.image_size, paper.model.channels) == (32, 1)  # Fashion-MNIST's shape
+    assert paper.optim.weight_decay == 2e-5 / 64 and paper.loss.layout == "code"
+    assert paper.train.steps == 37_500 and AUTHORS_CODE_COMMIT == "1906387"
+    assert config("--preset", "paper", "--data", "celeba").model.image_size == 64
+    partial = tmp_path / "p.json"
+    partial.write_text(json.dumps({"loss": {"r1": 2.0}, "model": {"width": 0.5}}))
+    sets = ["--set", "loss.r1=3", "--set", "model.ema_decay=0.99", "--set", "model.variant=vae"]
+    cfg = config("--preset", "demo", "--config", str(partial), *sets, "--steps", "7")
+    assert cfg.loss.r1 == 3.0 and cfg.model.width == 0.5 and cfg.model.ema_decay == 0.99
+    assert cfg.model.variant == "vae" and cfg.train.steps == 7
+    assert cfg.loss.gamma == RunConfig.from_dict(preset_dict("demo")).loss.gamma
+    for bad, message in [
+        (["--set", "loss.nope=1"], "unknown key 'loss.nope'"),
+        (["--set", "loss.r1"], "expected SECTION.FIELD=VALUE"),
+        (["--set", "loss.r1=-1"], "loss.r1 must be >= 0"),
+        (["--preset", "paper", "--set", "model.ema_decay=2"], "ema_decay must lie in (0, 1)"),
+    ]:
+        assert main(["train", "--out", str(tmp_path / "r"), *bad]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def preset_dict(name):
+    from vaegan.presets import preset
+
+    return preset(name)

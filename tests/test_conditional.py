@@ -208,7 +208,9 @@ def test_evaluate_a_conditional_run_and_keep_earlier_metrics(idx_dir, tmp_path, 
     assert record["similarity"]["generated"]["n"] == 12
     # Another n is another setting: the earlier metrics are not mixed in.
     assert main([*evaluate, "--n", "8", "--metrics", "fd"]) == 0  # the last --n counts
-    assert set(json.loads((run / "eval.json").read_text())["metrics"]) == {"fd", "kd", "kd_std"}
+    assert set(json.loads((run / "eval.json").read_text())["metrics"]) == {
+        "fd", "kd", "kd_std", "precision", "recall",
+    }  # fmt: skip
 
 
 def test_similarity_needs_a_conditional_run(idx_dir, tmp_path, capsys):

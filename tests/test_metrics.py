@@ -13,7 +13,9 @@ from vaegan.cli import main
 from vaegan.data import load_dataset
 from vaegan.errors import CheckpointError, VaeganError
 from vaegan.evaluator import load_evaluator, train_evaluator
+from vaegan.images import to_model
 from vaegan.metrics import distribution_distances
+from vaegan.metrics.coverage import precision_recall
 from vaegan.metrics.recon import pixel_metrics
 from vaegan.train import train
 
@@ -48,6 +50,31 @@ def test_fd_matches_the_closed_form_for_shifted_gaussians():
     shift[0] = 3.0
     # same covariance: FD = |mu1 - mu2|^2
     assert distribution_distances(real, real + shift)["fd"] == pytest.approx(9.0, rel=1e-6)
+
+
+def test_precision_and_recall_by_hand():
+    """1-d points: the real manifold is the union of balls reaching each point's k-th neighbour."""
+    real = torch.tensor([[0.0], [1.0], [2.0], [3.0]])  # k = 1: every radius 1 -> covers [-1, 4]
+    fake = torch.tensor([[0.5], [3.9], [10.0], [11.0]])  # 2 of 4 inside; radii 3.4, 3.4, 1, 1
+    result = precision_recall(real, fake, k=1)
+    assert result["precision"] == 0.5
+    # real points within a fake ball: 0.5 +- 3.4 holds 0..3, so all four
+    assert result["recall"] == 1.0
+    narrow = precision_recall(real, torch.tensor([[0.0], [0.1], [0.2], [0.3]]), k=1)
+    assert narrow["precision"] == 1.0 and narrow["recall"] == 0.25  # mode dropping shows
+    with pytest.raises(ValueError, match="more than k"):
+        precision_recall(real, fake, k=4)
+
+
+def test_precision_and_recall_separate_blur_from_dropped_modes():
+    real = gaussian_features(2000, 0)
+    assert precision_recall(real, gaussian_features(2000, 1))["precision"] > 0.9
+    half = gaussian_features(4000, 2)
+    half = half[half[:, 0] > 0][:2000]  # samples from half the data only: recall falls
+    pr = precision_recall(real, half)
+    assert pr["precision"] > 0.9 and pr["recall"] < 0.75
+    spread = gaussian_features(2000, 3) * 3  # samples far off the data: precision falls
+    assert precision_recall(real, spread)["precision"] < 0.3
 
 
 def test_pixel_metrics_by_hand():
@@ -132,11 +159,39 @@ def test_evaluate_command_writes_eval_json(fixture_data, tmp_path, capsys):
     code = main(["evaluate", str(run), "--evaluator", str(ev), "--n", "40", *cache, *args])
     assert code == 0, capsys.readouterr().err
     record = json.loads((run / "eval.json").read_text())
-    assert set(record["metrics"]) == {"fd", "kd", "kd_std", "mse", "psnr", "ssim"}
+    assert set(record["metrics"]) == {
+        "fd", "kd", "kd_std", "precision", "recall", "mse", "psnr", "ssim",
+    }  # fmt: skip
     assert record["n"] == 40 and record["split"] == "test" and record["step"] == 2
     assert len(record["domain_features"]["sha256"]) == 64
     assert all(np.isfinite(v) for v in record["metrics"].values())
     assert "fd" in capsys.readouterr().out
+
+
+def test_class_shares_of_samples(fixture_data, tmp_path):
+    from vaegan.evaluate import class_shares
+
+    ev, _ = train_evaluator(
+        load_dataset("fashion-mnist", str(fixture_data), "train"),
+        load_dataset("fashion-mnist", str(fixture_data), "test"),
+        tmp_path / "ev", steps=60, batch_size=32, progress=False,
+    )  # fmt: skip
+
+    class OneClass:
+        """A model whose every sample is a test image of class 3."""
+
+        device = torch.device("cpu")
+
+        def __init__(self):
+            test = load_dataset("fashion-mnist", str(fixture_data), "test")
+            self.image = to_model(torch.from_numpy(test.images[test.labels == 3][:1]))
+
+        def sample(self, n, generator=None):
+            return self.image.expand(n, -1, -1, -1)
+
+    shares = class_shares(OneClass(), ev, n=700, seed=0)
+    assert list(shares) == list(ev.cfg.names)
+    assert shares[ev.cfg.names[3]] == 1.0 and sum(shares.values()) == pytest.approx(1.0)
 
 
 def test_evaluate_rejects_bad_requests(fixture_data, tmp_path):

@@ -7,19 +7,19 @@ import torch
 
 import vaegan.step as step_module
 from vaegan.config import VARIANTS, LossConfig, ModelConfig, OptimConfig
-from vaegan.losses import discriminator_loss, gaussian_nll, generator_loss, kl_prior
+from vaegan.losses import discriminator_loss, gaussian_nll, generator_loss
 from vaegan.models import VAEGAN
+from vaegan.optim import make_optimizers
 from vaegan.step import forward, gate, gradients, train_step
-from vaegan.train import make_optimizers
 
 B, Z = 4, 6
 DEFAULTS = LossConfig()
 ATTRIBUTES = ("Smiling", "Male", "Eyeglasses")  # the condition of the conditional variants
 
 
-def tiny_model(variant: str, seed: int = 0) -> VAEGAN:
+def tiny_model(variant: str, seed: int = 0, **options) -> VAEGAN:
     torch.manual_seed(seed)
-    cfg = ModelConfig(variant=variant, image_size=16, channels=1, z_dim=Z, width=0.125)
+    cfg = ModelConfig(variant=variant, image_size=16, channels=1, z_dim=Z, width=0.125, **options)
     if cfg.conditional:
         cfg = replace(cfg, condition=ATTRIBUTES, condition_kind="binary")
     return VAEGAN(cfg)
@@ -51,7 +51,7 @@ def reference_dis_loss(logits, real_weight):
     )
 
 
-def reference_gradients(model, x, cfg=DEFAULTS, seed=2):
+def reference_gradients(model, x, cfg=DEFAULTS, seed=2, kl_weight=1.0):
     """Each network's gradient the way most ports get it: detach inputs, freeze other nets.
 
     Draws the same noise in the same order as `forward` (eps, then z_p).
@@ -75,6 +75,7 @@ def reference_gradients(model, x, cfg=DEFAULTS, seed=2):
             net.requires_grad_(name not in names)
 
     def run():
+        """mu, logvar, X_tilde for L_llike, and the fakes Dis sees."""
         if variant == "gan":
             z_p = torch.randn(B, Z, generator=g)
             return None, None, None, model.dec(z_p, y)
@@ -83,8 +84,22 @@ def reference_gradients(model, x, cfg=DEFAULTS, seed=2):
         if variant == "vae":
             return mu, logvar, model.dec(z, y), None
         z_p = torch.randn(B, Z, generator=g)
-        x_tilde, x_p = model.dec(torch.cat([z, z_p]), y2).split(B)
-        return mu, logvar, x_tilde, x_p
+        if cfg.layout == "code":  # Dec on Z alone for L_llike, then on [Z; Z_p] for L_GAN
+            x_tilde = model.dec(z, y)
+            return mu, logvar, x_tilde, model.dec(torch.cat([z, z_p]), y2)
+        fakes = model.dec(torch.cat([z, z_p]), y2)
+        return mu, logvar, fakes[:B], fakes
+
+    def prior(mu, logvar):
+        kl = -0.5 * (1 + logvar - mu**2 - logvar.exp())  # by hand, per image and dimension
+        return kl_weight * kl.mean(0).clamp(min=cfg.free_bits).sum()
+
+    def dis_loss(logits, x_real):
+        loss = reference_dis_loss(logits, cfg.real_weight)
+        if cfg.r1 > 0:
+            (grad,) = torch.autograd.grad(logits[:B].sum(), x_real, create_graph=True)
+            loss = loss + cfg.r1 / 2 * grad.square().sum((1, 2, 3)).mean()
+        return loss
 
     out = {}
     state = torch.random.get_rng_state()
@@ -92,27 +107,34 @@ def reference_gradients(model, x, cfg=DEFAULTS, seed=2):
         g.manual_seed(seed)
         torch.random.set_rng_state(state)
         frozen(*(n for n in nets if n != name))
-        mu, logvar, x_tilde, x_p = run()
+        mu, logvar, x_tilde, fakes = run()
+        x_real = x.clone().requires_grad_(cfg.r1 > 0)
         if variant == "vae":
             l_llike = gaussian_nll(x_tilde, x)
-            loss = l_llike + (kl_prior(mu, logvar) if name == "enc" else 0)
+            loss = l_llike + (prior(mu, logvar) if name == "enc" else 0)
         elif variant == "gan":
             if name == "dis":
-                x_p = x_p.detach()
-            _, logits = model.dis(torch.cat([x, x_p]), y2)
+                fakes = fakes.detach()
+            _, logits = model.dis(torch.cat([x_real, fakes]), y2)
             if name == "dis":
-                loss = reference_dis_loss(logits, cfg.real_weight)
+                loss = dis_loss(logits, x_real)
             else:
                 loss = generator_loss(logits[B:], B, saturating=saturating)
         else:
             if name == "dis":  # Dis sees Dec's images as inputs only
-                x_tilde, x_p = x_tilde.detach(), x_p.detach()
-            features, logits = model.dis(torch.cat([x, x_tilde, x_p]), y3)
-            l_llike = gaussian_nll(features[B : 2 * B], features[:B].detach(), cfg.feature_sigma)
+                x_tilde, fakes = x_tilde.detach(), fakes.detach()
+            features, logits = model.dis(torch.cat([x_real, fakes]), y3)
+            if cfg.layout == "code":  # a Dis_l pass of its own over [X_tilde; X]
+                h = model.dis.features(torch.cat([x_tilde, x]), y2)
+                l_llike = gaussian_nll(h[:B], h[B:].detach(), cfg.feature_sigma)
+            else:
+                l_llike = gaussian_nll(
+                    features[B : 2 * B], features[:B].detach(), cfg.feature_sigma
+                )
             if name == "enc":
-                loss = kl_prior(mu, logvar) + l_llike
+                loss = prior(mu, logvar) + l_llike
             elif name == "dis":
-                loss = reference_dis_loss(logits, cfg.real_weight)
+                loss = dis_loss(logits, x_real)
             elif variant == "vae_disl":
                 loss = l_llike
             else:
@@ -122,16 +144,19 @@ def reference_gradients(model, x, cfg=DEFAULTS, seed=2):
     return out
 
 
-def assert_same(a, b):
+def assert_same(a, b, atol=1e-7):
     assert len(a) == len(b)
     for ga, gb in zip(a, b, strict=True):
-        torch.testing.assert_close(ga, gb, rtol=1e-4, atol=1e-7)
+        torch.testing.assert_close(ga, gb, rtol=1e-4, atol=atol)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("generator_loss_kind", ["saturating", "non_saturating"])
-def test_each_network_gets_exactly_its_own_gradient(variant, generator_loss_kind):
-    cfg = LossConfig(gamma=0.3, feature_sigma=2.0, generator_loss=generator_loss_kind)
+@pytest.mark.parametrize("layout", ["code", "fused"])
+def test_each_network_gets_exactly_its_own_gradient(variant, generator_loss_kind, layout):
+    cfg = LossConfig(
+        gamma=0.3, feature_sigma=2.0, generator_loss=generator_loss_kind, layout=layout
+    )
     model, x = tiny_model(variant), batch()
     ours = step_gradients(model, x, cfg)
     ref = reference_gradients(model, x, cfg)
@@ -139,6 +164,28 @@ def test_each_network_gets_exactly_its_own_gradient(variant, generator_loss_kind
     for name in ours:
         assert_same(ours[name], ref[name])
         assert any(g.abs().sum() > 0 for g in ours[name])
+
+
+@pytest.mark.parametrize("variant", ["vaegan", "gan", "vae", "cvaegan"])
+def test_quality_options_keep_each_network_to_its_own_gradient(variant):
+    """R1 on real images, free bits and a KL weight, Dis with spectral normalisation."""
+    cfg = LossConfig(gamma=0.3, r1=2.0, free_bits=0.05, layout="code")
+    model, x = tiny_model(variant, dis_norm="spectral"), batch()
+    if model.dis is not None:  # converge spectral norm's power iteration: each pass moves it
+        with torch.no_grad():
+            for _ in range(100):
+                model.dis(x, condition(model))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    out = forward(
+        model, x, cfg, torch.Generator().manual_seed(2), y=condition(model), kl_weight=0.4
+    )
+    ours = gradients(model, out.losses, list(out.losses))
+    model.load_state_dict(state)
+    ref = reference_gradients(model, x, cfg, kl_weight=0.4)
+    for name in ours:  # the power iteration's last digits still move between passes
+        assert_same(ours[name], ref[name], atol=1e-6)
+    if variant != "vae":
+        assert out.stats["r1"] > 0
 
 
 def scaled(fn, factor):
@@ -229,9 +276,9 @@ def test_training_lowers_the_loss_on_a_fixed_batch(variant):
     model, x = tiny_model(variant), batch()
     optimizers = make_optimizers(model, OptimConfig(lr=1e-3))
     cfg = LossConfig(margin=None)
-    # Adversarial Dec (gan, vaegan): Enc's loss chases Dis's moving features, so watch Dis,
+    # With a Dis (gan, vaegan, vae_disl), Enc's loss chases Dis's moving features, so watch Dis,
     # which must learn to tell the fixed batch from fakes (the sign of L_GAN, trap 1).
-    watched = "dis" if model.cfg.base_variant in ("gan", "vaegan") else "enc"
+    watched = "dis" if model.cfg.has_discriminator else "enc"
     y = condition(model)
 
     def loss_now():

@@ -19,6 +19,7 @@ import vaegan.train
 from vaegan.checkpoint import find_checkpoint, load_model
 from vaegan.config import RunConfig
 from vaegan.errors import CheckpointError, ConfigError, TrainingDiverged, VaeganError
+from vaegan.step import train_step
 from vaegan.train import train
 
 
@@ -26,12 +27,39 @@ def weights(run_dir):
     return load_file(find_checkpoint(run_dir) / "model.safetensors")
 
 
-@pytest.mark.parametrize("variant", ["vaegan", "gan"])
-def test_resume_gives_the_same_weights(tmp_path, idx_dir, variant):
-    full = tiny_config(idx_dir, variant, steps=6)
+def with_quality_options(cfg):
+    """Every training option that carries state or depends on the step: the moving average,
+    spectral norm's vectors, R1, KL warm-up, free bits, Adam with two time-scales, the schedule
+    (an epoch of 2 steps)."""
+    return replace(
+        cfg,
+        model=replace(cfg.model, ema_decay=0.9, dis_norm="spectral"),
+        loss=replace(cfg.loss, r1=0.5, kl_warmup=4, free_bits=0.01, margin=None),
+        optim=replace(
+            cfg.optim, optimizer="adam", lr=1e-3, lr_dis=2e-3, lr_final=1e-4, epoch_steps=2
+        ),  # fmt: skip
+    )
+
+
+@pytest.mark.parametrize("variant", ["vaegan", "gan", "vaegan+options"])
+def test_resume_gives_the_same_weights(tmp_path, idx_dir, variant, monkeypatch):
+    full = tiny_config(idx_dir, variant.split("+")[0], steps=6)
+    full = replace(full, train=replace(full.train, checkpoint_every=3))
+    if variant.endswith("+options"):
+        full = with_quality_options(full)
     train(full, tmp_path / "full", progress=False)
-    half = replace(full, train=replace(full.train, steps=3, checkpoint_every=3))
-    train(half, tmp_path / "split", progress=False)
+    calls = []
+
+    def dies_at_step_4(*args, **kwargs):  # after step 3's checkpoint, as a kill would
+        calls.append(1)
+        if len(calls) == 4:
+            raise RuntimeError("killed")
+        return train_step(*args, **kwargs)
+
+    monkeypatch.setattr(vaegan.train, "train_step", dies_at_step_4)
+    with pytest.raises(RuntimeError, match="killed"):
+        train(full, tmp_path / "split", progress=False)
+    monkeypatch.undo()
     train(full, tmp_path / "split", resume=True, progress=False)
     a, b = weights(tmp_path / "full"), weights(tmp_path / "split")
     assert a.keys() == b.keys()

@@ -20,7 +20,15 @@ from vaegan.attributes import (
 from vaegan.checkpoint import find_checkpoint, load_model
 from vaegan.compare import format_comparison
 from vaegan.conditions import FROM_TEST_SET, condition_values, parse_condition
-from vaegan.config import VARIANTS, DataConfig, ModelConfig, RunConfig
+from vaegan.config import (
+    VARIANTS,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    deep_merge,
+    dotted_override,
+    read_config_file,
+)
 from vaegan.data import DATASETS, Dataset, LoadOptions, describe, load_dataset, load_run_data
 from vaegan.data.cache import default_cache_dir
 from vaegan.data.download import SOURCES, download
@@ -37,6 +45,7 @@ from vaegan.latent import (
     require_unconditional,
     there_and_back,
 )
+from vaegan.presets import PRESETS, preset
 from vaegan.train import resolve_device, train
 
 # Flags of `train` that set one config field each: flag -> (section, field).
@@ -69,12 +78,13 @@ TRAIN_FLAGS = {
 
 
 def build_config(args: argparse.Namespace) -> RunConfig:
-    """Defaults, then the --config file, then the flags given on the command line."""
-    cfg = RunConfig.load(args.config) if args.config else default_config(args.data)
+    """Defaults for the data set, then the --preset, the --config file, each --set, and the
+    flags given on the command line, each over the ones before."""
     given = {flag: getattr(args, flag) for flag in TRAIN_FLAGS if getattr(args, flag) is not None}
     if args.resume:
-        if args.config:
-            raise VaeganError("--resume continues a run with its own config; drop --config")
+        for option in ("config", "preset", "set"):
+            if getattr(args, option):
+                raise VaeganError(f"--resume continues a run with its own config; drop --{option}")
         cfg = RunConfig.load(Path(args.out) / "config.json")
         # The data may have moved; everything else that defines the run stays as it was.
         may_change = {"steps", "device", "eval_every", "evaluator", "data_dir", "compile",
@@ -84,6 +94,8 @@ def build_config(args: argparse.Namespace) -> RunConfig:
             raise VaeganError(
                 f"--resume continues {args.out} with its own config; drop --{changed[0]}"
             )
+    else:
+        cfg = layered_config(args)
     for section in ("model", "loss", "optim", "data", "train"):
         fields = {
             f: given[flag] for flag, (s, f) in TRAIN_FLAGS.items() if s == section and flag in given
@@ -91,6 +103,22 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         if fields:
             cfg = replace(cfg, **{section: replace(getattr(cfg, section), **fields)})
     return cfg
+
+
+def layered_config(args: argparse.Namespace) -> RunConfig:
+    """--preset, then --config, then each --set over the defaults of the data set they name."""
+    layers = [preset(args.preset)] if args.preset else []
+    layers += [read_config_file(args.config)] if args.config else []
+    layers += [dotted_override(item) for item in args.set or ()]
+    names = [layer.get("data", {}).get("name") for layer in layers]
+    data = args.data or next((n for n in reversed(names) if isinstance(n, str)), None)
+    raw = default_config(data if data in DATASETS else None).to_dict()
+    for layer in layers:
+        raw = deep_merge(raw, layer)
+    source = (
+        str(args.config) if args.config else f"--preset {args.preset}" if args.preset else "--set"
+    )
+    return RunConfig.from_dict(raw, source=source)
 
 
 def default_config(data: str | None) -> RunConfig:
@@ -348,7 +376,19 @@ def parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model into a run directory")
     t.add_argument("--out", required=True, help="run directory")
-    t.add_argument("--config", type=Path, help="JSON run config (see configs/)")
+    t.add_argument(
+        "--preset",
+        choices=PRESETS,
+        help="a named config: paper (the authors' code), demo (make demo)",
+    )
+    t.add_argument("--config", type=Path, help="JSON run config, whole or partial (see configs/)")
+    t.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.FIELD=VALUE",
+        help="set any config field, e.g. --set loss.r1=1 --set model.ema_decay=0.999 "
+        "(repeatable; after --preset and --config)",
+    )
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--model", choices=VARIANTS)
     t.add_argument("--data", choices=sorted(DATASETS))

@@ -23,6 +23,12 @@ VARIANTS: tuple[str, ...] = typing.get_args(Variant)
 # What a condition's entries are: one-hot classes, 0/1 attributes, or real-valued attribute scores.
 ConditionKind = Literal["class", "binary", "real"]
 
+# The authors' code at the commit the paper's figures come from (arXiv version), whose training
+# the defaults below follow: github.com/andersbll/autoencoding_beyond_pixels.
+AUTHORS_CODE_COMMIT = "1906387"
+# deeppy's learning rates and weight decay are for losses summed over the batch of 64.
+CODE_BATCH = 64
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -35,11 +41,21 @@ class ModelConfig:
     width: float = 1.0  # multiplies every channel and hidden-unit count
     # Index into Dis's convolutions of the feature layer Dis_l (its output before BN/ReLU).
     # -1 = the last conv, which is the 4th at 32 and 64 px: the code's recon_depth=9 (trap 7).
-    feature_conv: int = -1
+    # Several indices (a list): L_llike sums the errors of all those layers (a deviation).
+    feature_conv: int | tuple[int, ...] = -1
     # Conditional variants: names of the condition's entries (class names or attribute names) and
     # their kind; filled in from the training data when a run starts (both empty otherwise).
     condition: tuple[str, ...] = ()
     condition_kind: ConditionKind | None = None
+    # Initial weights: "autofiller" = deeppy's AutoFiller, U(-a, a) with a = 1 / sqrt(3 fan_in)
+    # (the code); "xavier" = Glorot normal (vaegan before 0.2, 2.5-4x larger).
+    init: Literal["autofiller", "xavier"] = "autofiller"
+    # Dis's normalisation: "batch" (the code: BN after every conv but the first) or "spectral"
+    # (spectral normalisation of every Dis weight and no BN; a deviation, docs/QUALITY.md).
+    dis_norm: Literal["batch", "spectral"] = "batch"
+    # Decay of an exponential moving average of Enc's and Dec's weights, which inference
+    # (sampling, reconstruction, evaluation) then uses; None: no average (the code).
+    ema_decay: float | None = None
 
     def __post_init__(self) -> None:
         if self.image_size < 16 or self.image_size & (self.image_size - 1):
@@ -51,7 +67,8 @@ class ModelConfig:
         _require(self.z_dim >= 1, f"model.z_dim must be >= 1, got {self.z_dim}")
         _require(0 < self.width < math.inf, f"model.width must be positive, got {self.width}")
         n_convs = self.n_stages + 1
-        if not -n_convs <= self.feature_conv < n_convs:
+        chosen = self.feature_conv if isinstance(self.feature_conv, tuple) else (self.feature_conv,)
+        if not chosen or not all(-n_convs <= i < n_convs for i in chosen):
             raise ConfigError(
                 f"model.feature_conv={self.feature_conv} is out of range: Dis has {n_convs} convs"
             )
@@ -59,6 +76,14 @@ class ModelConfig:
             raise ConfigError(f"model.condition is for conditional models, not '{self.variant}'")
         if bool(self.condition) != (self.condition_kind is not None):
             raise ConfigError("model.condition and model.condition_kind come together")
+        d = self.ema_decay
+        _require(d is None or 0 < d < 1, f"model.ema_decay must lie in (0, 1) or be null, got {d}")
+
+    @property
+    def feature_convs(self) -> tuple[int, ...]:
+        """The feature layers as indices from 0, in Dis's order, each once."""
+        chosen = self.feature_conv if isinstance(self.feature_conv, tuple) else (self.feature_conv,)
+        return tuple(sorted({i % (self.n_stages + 1) for i in chosen}))
 
     @property
     def conditional(self) -> bool:
@@ -146,6 +171,17 @@ class LossConfig:
     # covariance) and on pixels for the plain VAE (images in [-1, 1]).
     feature_sigma: float = 1.0
     pixel_sigma: float = 1.0
+    # Which passes compute X_tilde and Dis_l (trap 5). "code": Dec on Z for L_llike, Dis_l on
+    # [X_tilde; X], then Dec again on [Z; Z_p] and Dis on [X; Dec(Z); Dec(Z_p)] for L_GAN.
+    # "fused": one Dec pass on [Z; Z_p] and one Dis pass on [X; X_tilde; X_p] serve both
+    # (cheaper; BN statistics then mix posterior and prior codes, docs/DEVIATIONS.md).
+    layout: Literal["code", "fused"] = "code"
+    # Weight of the R1 penalty r1/2 E||grad_x logit(x)||^2 on real images in Dis's loss (0: off).
+    r1: float = 0.0
+    # L_prior's weight ramps linearly from 0 to 1 over the first `kl_warmup` steps (0: off).
+    kl_warmup: int = 0
+    # Free bits: each latent dimension's batch-mean KL counts as at least this many nats (0: off).
+    free_bits: float = 0.0
 
     def __post_init__(self) -> None:
         w = self.real_weight
@@ -156,26 +192,50 @@ class LossConfig:
             _require(0 < value < math.inf, f"loss.{name} must be positive, got {value}")
         m = self.margin
         _require(m is None or 0 <= m < math.inf, f"loss.margin must be >= 0 or null, got {m}")
+        _require(0 <= self.r1 < math.inf, f"loss.r1 must be >= 0, got {self.r1}")
+        _require(self.kl_warmup >= 0, f"loss.kl_warmup must be >= 0, got {self.kl_warmup}")
+        fb = self.free_bits
+        _require(0 <= fb < math.inf, f"loss.free_bits must be >= 0, got {fb}")
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """Code: RMSProp, lr 0.02/64 with losses summed per sample, weight decay 1e-5 on weights."""
+    """The code: RMSProp; lr 0.02/64 annealed per epoch to 1e-5/64 (deeppy's GammaAnnealer);
+    weight decay 1e-5 on conv/FC weights of a batch-summed loss (docs/METHOD.md §3)."""
 
     optimizer: Literal["rmsprop", "adam"] = "rmsprop"
-    lr: float = 3e-4
-    weight_decay: float = 1e-5
+    lr: float = 0.02 / CODE_BATCH
+    # Dis's own learning rate (two time-scale updates); None: `lr`. Annealed like `lr`.
+    lr_dis: float | None = None
+    # Added as weight_decay * p to the gradient of the batch-MEAN loss. deeppy adds 2 * 1e-5 * p to
+    # that of the batch-SUM, the same update as 2e-5 / 64 here (torch's usual 1e-5 is 32x more).
+    # Conv/FC weights only: none on biases, BN, and Enc's mu/logvar head (as the code).
+    weight_decay: float = 2e-5 / CODE_BATCH
     rmsprop_alpha: float = 0.9  # deeppy's RMSProp decay (UNVERIFIED in PAPER.md)
     adam_betas: tuple[float, float] = (0.5, 0.999)
+    # "gamma": per epoch e of `epoch_steps` steps, lr_e = lr - (e / E)^lr_gamma (lr - lr_final)
+    # with E = train.steps / epoch_steps epochs (the code: 150 of 250); "constant": lr throughout.
+    schedule: Literal["gamma", "constant"] = "gamma"
+    lr_final: float = 1e-5 / CODE_BATCH
+    lr_gamma: float = 0.75
+    epoch_steps: int = 250
 
     def __post_init__(self) -> None:
         _require(0 < self.lr < math.inf, f"optim.lr must be positive, got {self.lr}")
+        ld = self.lr_dis
+        _require(ld is None or 0 < ld < math.inf, f"optim.lr_dis must be positive, got {ld}")
         wd, alpha, betas = self.weight_decay, self.rmsprop_alpha, self.adam_betas
         _require(0 <= wd < math.inf, f"optim.weight_decay must be >= 0, got {wd}")
         _require(0 < alpha < 1, f"optim.rmsprop_alpha must lie in (0, 1), got {alpha}")
         _require(
             all(0 <= b < 1 for b in betas), f"optim.adam_betas must lie in [0, 1), got {betas}"
         )
+        lf = self.lr_final
+        _require(0 <= lf <= self.lr, f"optim.lr_final must lie in [0, lr], got {lf}")
+        _require(
+            0 < self.lr_gamma < math.inf, f"optim.lr_gamma must be positive, got {self.lr_gamma}"
+        )
+        _require(self.epoch_steps >= 1, f"optim.epoch_steps must be >= 1, got {self.epoch_steps}")
 
 
 @dataclass(frozen=True)
@@ -252,16 +312,49 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            raw = json.loads(path.read_text(), parse_constant=_reject_constant)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{path}: not valid JSON ({err})") from None
-        except ValueError as err:  # NaN / Infinity, which JSON does not have
-            raise ConfigError(f"{path}: {err}") from None
-        return cls.from_dict(raw, source=str(path))
+        return cls.from_dict(read_config_file(path), source=str(path))
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The JSON object of a (possibly partial) config file, or one ConfigError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = json.loads(path.read_text(), parse_constant=_reject_constant)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not valid JSON ({err})") from None
+    except ValueError as err:  # NaN / Infinity, which JSON does not have
+        raise ConfigError(f"{path}: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config is a JSON object, got {type(raw).__name__}")
+    return raw
+
+
+def dotted_override(item: str) -> dict[str, Any]:
+    """`section.field=VALUE` -> {"section": {"field": value}}; VALUE is JSON (`1e-4`, `null`,
+    `[0.5, 0.9]`), or else taken as a string (`model.variant=vae`)."""
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--set {item!r}: expected SECTION.FIELD=VALUE, e.g. loss.r1=1.0")
+    try:
+        value: Any = json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        value = text
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
+
+
+def deep_merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `patch`'s values put in, section by section (neither is changed)."""
+    out = dict(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _reject_constant(name: str) -> None:
@@ -302,8 +395,17 @@ def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(inner, value, source, key)
+        members = [a for a in args if a is not type(None)]
+        if len(members) == 1:
+            return _coerce(members[0], value, source, key)
+        for member in members:  # the first that fits
+            try:
+                return _coerce(member, value, source, key)
+            except ConfigError:
+                pass
+        names = " or ".join("a list" if typing.get_origin(m) is tuple else m.__name__
+                            for m in members)  # fmt: skip
+        raise ConfigError(f"{source}: '{key}' must be {names}, got {value!r}")
     if origin is Literal:
         if value not in args:
             choices = ", ".join(repr(a) for a in args)

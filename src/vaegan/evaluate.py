@@ -22,10 +22,11 @@ from vaegan.conditions import condition_values
 from vaegan.data import load_run_data
 from vaegan.errors import DataError, VaeganError
 from vaegan.evaluator import JUDGE_TARGET, Evaluator, load_evaluator
-from vaegan.images import to_model
+from vaegan.images import to_model, to_uint8
 from vaegan.latent import decode_codes, encode_images
 from vaegan.metrics import distribution_distances, extract_features, reconstruction_metrics
 from vaegan.metrics.cache import cached_features
+from vaegan.metrics.coverage import precision_recall
 from vaegan.metrics.inception import (
     WEIGHTS,
     WEIGHTS_SHA256,
@@ -35,9 +36,10 @@ from vaegan.metrics.inception import (
 from vaegan.metrics.similarity import attribute_similarity
 from vaegan.models import VAEGAN
 
-# Metric groups: domain FD (and its kernel distance "kd"), Inception FID, Inception KID, recon,
+# Metric groups: domain FD (with its kernel distance "kd", and precision and recall of samples in
+# the same features), Inception FID, Inception KID, recon, the share of samples per class,
 # edit success of attribute vectors, attribute similarity of conditional models.
-METRICS = ("fd", "fid", "kid", "recon", "edit", "similarity")
+METRICS = ("fd", "fid", "kid", "recon", "classes", "edit", "similarity")
 
 
 class SampleQuality:
@@ -59,9 +61,12 @@ class SampleQuality:
         cache_dir: Path | None = None,
         images_id: str | None = None,
         conditions: np.ndarray | None = None,
+        coverage: bool = False,
     ) -> None:
-        """conditions (N, K): conditional models sample image i under the i-th real image's."""
+        """conditions (N, K): conditional models sample image i under the i-th real image's;
+        coverage: precision and recall of the samples too."""
         self.extractor = extractor.to(device).eval()
+        self.coverage = coverage
         self.conditions = None if conditions is None else torch.from_numpy(conditions)
         self.n, self.seed, self.batch_size, self.progress = len(images), seed, batch_size, progress
 
@@ -83,7 +88,8 @@ class SampleQuality:
             for i in range(0, self.n, self.batch_size)
         )
         fake = extract_features(self.extractor, batches, self.n, "samples", self.progress)
-        return distribution_distances(self.real, fake, seed=self.seed)
+        distances = distribution_distances(self.real, fake, seed=self.seed)
+        return distances | (precision_recall(self.real, fake) if self.coverage else {})
 
     def condition(self, start: int) -> torch.Tensor | None:
         if self.conditions is None:
@@ -117,12 +123,28 @@ class EvaluatorFeatures(nn.Module):
 def domain_quality(
     evaluator_dir: Path, data_name: str, images: np.ndarray, **kwargs
 ) -> SampleQuality:
-    return SampleQuality(EvaluatorFeatures(evaluator_dir, data_name), images, **kwargs)
+    features = EvaluatorFeatures(evaluator_dir, data_name)
+    return SampleQuality(features, images, coverage=True, **kwargs)
 
 
 def domain_names(distances: dict[str, float]) -> dict[str, float]:
-    """Distances in the domain evaluator's features: "fd", and "kd" for the kernel distance."""
-    return {"fd": distances["fd"], "kd": distances["kid"], "kd_std": distances["kid_std"]}
+    """Distances in the domain evaluator's features: "fd", "kd" for the kernel distance, and
+    the samples' precision and recall."""
+    names = {"fd": "fd", "kid": "kd", "kid_std": "kd_std", "precision": "precision",
+             "recall": "recall"}  # fmt: skip
+    return {names[k]: v for k, v in distances.items() if k in names}
+
+
+@torch.inference_mode()
+def class_shares(model: VAEGAN, evaluator: Evaluator, n: int, seed: int) -> dict[str, float]:
+    """The share of n samples z ~ N(0, I) that the evaluator puts in each class (the same
+    draws as the domain FD's): a dropped or over-drawn class shows here, not in one distance."""
+    g = torch.Generator(device=model.device).manual_seed(seed)
+    counts = np.zeros(len(evaluator.cfg.names), dtype=np.int64)
+    for start in range(0, n, 500):
+        images = to_uint8(model.sample(min(500, n - start), generator=g))
+        counts += np.bincount(evaluator.predict(images), minlength=len(counts))
+    return dict(zip(evaluator.cfg.names, (counts / n).tolist(), strict=True))
 
 
 def load_judge(
@@ -288,6 +310,16 @@ def evaluate_run(
         record["inception_features"] = {"file": WEIGHTS, "sha256": WEIGHTS_SHA256}
     if "recon" in metrics:
         results |= reconstruction_metrics(model, images, conditions=conditions)
+    if "classes" in metrics:
+        if cfg.model.conditional:
+            raise VaeganError(
+                f"{run}: class shares are for unconditional models; a conditional one draws "
+                "the classes it is asked for (--metrics similarity)"
+            )
+        judge = load_judge(evaluator_dir, dataset.name, images, "class", model.device)
+        record["classes"] = class_shares(model, judge, n, seed)
+        shares = record["classes"].values()
+        results |= {"class_min": min(shares), "class_max": max(shares)}
     if "edit" in metrics:
         annotations = membership(dataset)
         truth = replace(annotations, has=annotations.has[:n])

@@ -114,7 +114,8 @@ def hidden_network(model: VAEGAN, features: Features) -> tuple[nn.Module, int]:
     if features == "enc":
         if model.enc is None:
             raise VaeganError(f"a '{variant}' run has no encoder: pass --features dis")
-        return model.enc.body, model.cfg.enc_hidden  # body ends in FC + BN + ReLU
+        enc = model.inference_network("enc")  # the moving average where the run keeps one
+        return enc.body, model.cfg.enc_hidden  # body ends in FC + BN + ReLU
     if model.dis is None:
         raise VaeganError(f"a '{variant}' run has no discriminator: pass --features enc")
     return DisHidden(model.dis), model.cfg.dis_hidden

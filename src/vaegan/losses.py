@@ -8,17 +8,23 @@ lose its precision (or overflow).
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 
-def kl_prior(mu: Tensor, logvar: Tensor) -> Tensor:
+def kl_prior(mu: Tensor, logvar: Tensor, free_bits: float = 0.0) -> Tensor:
     """L_prior = KL(q(z|x) || N(0, I)) = -1/2 sum_j (1 + log s_j^2 - mu_j^2 - s_j^2)  (§2).
 
-    mu, logvar: (B, z). `logvar` is log sigma^2 (trap 9).
+    mu, logvar: (B, z). `logvar` is log sigma^2 (trap 9). With free bits (a deviation, off in
+    the code) each dimension's batch-mean KL counts as at least `free_bits` nats, so the gradient
+    stops pulling a dimension towards the prior once it is below that.
     """
     mu, logvar = mu.float(), logvar.float()
-    return -0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(dim=1).mean()
+    per_dim = -0.5 * (1 + logvar - mu.square() - logvar.exp()).mean(dim=0)  # (z,)
+    if free_bits > 0:
+        per_dim = per_dim.clamp(min=free_bits)
+    return per_dim.sum()
 
 
 def gaussian_nll(x_tilde: Tensor, x: Tensor, sigma: float = 1.0) -> Tensor:
@@ -60,3 +66,10 @@ def generator_loss(logit_fake: Tensor, batch_size: int, *, saturating: bool = Tr
     logit_fake = logit_fake.float()
     per_fake = -F.softplus(logit_fake) if saturating else F.softplus(-logit_fake)
     return per_fake.sum() / batch_size
+
+
+def r1_penalty(logit_real: Tensor, x: Tensor) -> Tensor:
+    """E ||grad_x logit(x)||^2 over real images x (B, ...) that require grad (Mescheder et al.,
+    2018; a deviation, off in the code). Kept in the graph, so that Dis's gradient includes it."""
+    (grad,) = torch.autograd.grad(logit_real.sum(), x, create_graph=True)
+    return grad.float().square().flatten(1).sum(dim=1).mean()

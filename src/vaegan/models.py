@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
+import math
 from collections.abc import Iterable, Iterator
 
 import torch
@@ -36,11 +38,27 @@ def bn1d(c: int) -> nn.BatchNorm1d:
     return nn.BatchNorm1d(c, eps=BN_EPS, momentum=BN_MOMENTUM)
 
 
-def init_weights(module: nn.Module) -> None:
-    """Glorot-style init with gain 1 and zero biases, as the code's AutoFiller."""
+def autofiller_bound(weight: Tensor) -> float:
+    """deeppy's AutoFiller(gain=1): U(-a, a) with a = 1 / sqrt(3 fan_in), std 1 / (3 sqrt(fan_in)).
+
+    deeppy's fan_in is prod(shape[1:]) of a 4-d filter, which in torch's layouts is c_in k k for a
+    conv (c_out, c_in, k, k) and c_out k k for a transposed conv (c_in, c_out, k, k), exactly as
+    deeppy's own layouts give; and the input size of an FC layer (torch: shape[1]).
+    """
+    fan_in = math.prod(weight.shape[1:])
+    return 1 / math.sqrt(3 * fan_in)
+
+
+def init_weights(module: nn.Module, kind: str = "autofiller") -> None:
+    """Conv/FC weights by the code's AutoFiller ("autofiller") or Glorot normal ("xavier");
+    zero biases (deeppy's default). BN starts at scale 1, shift 0."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.xavier_normal_(m.weight)
+            if kind == "autofiller":
+                a = autofiller_bound(m.weight)
+                nn.init.uniform_(m.weight, -a, a)
+            else:
+                nn.init.xavier_normal_(m.weight)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
 
@@ -123,45 +141,77 @@ class Decoder(nn.Module):
         return run_layers(self.body, z, y)
 
 
+def joined_features(layers: list[Tensor]) -> Tensor:
+    """One feature layer as it is (B, C, H, W); several flattened and concatenated (B, F)."""
+    if len(layers) == 1:
+        return layers[0]
+    return torch.cat([h.flatten(1) for h in layers], dim=1)
+
+
 class Discriminator(nn.Module):
     """x (B, C, H, W) -> (features Dis_l(x), logit (B,)).
 
     A stride-1 conv without BN, then stride-2 convs + BN + ReLU, FC + BN + ReLU, FC to one logit.
-    The feature layer is the output of conv `feature_conv` before its BN and ReLU (trap 7).
+    The feature layer is the output of conv `feature_conv` before its BN and ReLU (trap 7); with
+    several feature layers, their outputs flattened and concatenated (B, F).
     Conditional: y joins the image and the flattened conv features.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         c_first, k = cfg.dis_first_channels, cfg.condition_dim
+        # Spectral normalisation replaces BN: BN would undo the Lipschitz bound it gives.
+        batch = cfg.dis_norm == "batch"
         self.join = JoinCondition() if cfg.conditional else None
         self.convs = nn.ModuleList([conv(cfg.channels + k, c_first, stride=1, bias=True)])
         self.norms = nn.ModuleList([nn.Identity()])
         c_in = c_first
         for c in cfg.dis_channels:
-            self.convs.append(conv(c_in, c, stride=2, bias=False))
-            self.norms.append(bn2d(c))
+            self.convs.append(conv(c_in, c, stride=2, bias=not batch))
+            self.norms.append(bn2d(c) if batch else nn.Identity())
             c_in = c
-        self.feature_index = cfg.feature_conv % len(self.convs)
+        self.feature_indices = cfg.feature_convs
         flat = c_in * cfg.base_size**2
         self.classifier = nn.Sequential(
             nn.Flatten(),
             *joined(cfg),
-            nn.Linear(flat + k, cfg.dis_hidden, bias=False),
-            bn1d(cfg.dis_hidden),
+            nn.Linear(flat + k, cfg.dis_hidden, bias=not batch),
+            bn1d(cfg.dis_hidden) if batch else nn.Identity(),
             nn.ReLU(),
             nn.Linear(cfg.dis_hidden, 1),
         )
 
+    def add_spectral_norm(self) -> None:
+        """Spectral normalisation of every conv and FC weight (after their initialisation)."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.utils.parametrizations.spectral_norm(m)
+
+    def features(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """Dis_l(x) alone: the convs up to the feature layer, nothing after it."""
+        return self(x, y, features_only=True)[0]
+
+    def _features(self, x: Tensor, y: Tensor | None) -> Tensor:
+        h = x if self.join is None else self.join(x, y)
+        last, taken = self.feature_indices[-1], []
+        for i in range(last + 1):
+            h = self.convs[i](h)
+            if i in self.feature_indices:
+                taken.append(h)
+            if i < last:
+                h = F.relu(self.norms[i](h))
+        return joined_features(taken)
+
     def _features_and_hidden(self, x: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
         """The one pass up to the hidden FC layer: (features Dis_l(x), hidden (B, dis_hidden))."""
         h = x if self.join is None else self.join(x, y)
-        features = h
+        taken = []
         for i, (conv_layer, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
             h = conv_layer(h)
-            if i == self.feature_index:
-                features = h
+            if i in self.feature_indices:
+                taken.append(h)
             h = F.relu(norm(h))
+        features = joined_features(taken)
         # All but the logit layer; islice, as slicing a Sequential builds a new one per call.
         hidden_layers = itertools.islice(self.classifier, len(self.classifier) - 1)
         return features, run_layers(hidden_layers, h, y)
@@ -170,7 +220,13 @@ class Discriminator(nn.Module):
         """x -> the hidden FC layer (B, dis_hidden) after its BN and ReLU, before the logit."""
         return self._features_and_hidden(x, y)[1]
 
-    def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, y: Tensor | None = None, features_only: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """(Dis_l(x), logit (B,)); features_only: (Dis_l(x), None), the layers after Dis_l unrun.
+        Both through forward, so that a compiled Dis compiles both."""
+        if features_only:
+            return self._features(x, y), None
         features, hidden = self._features_and_hidden(x, y)
         return features, self.classifier[-1](hidden).squeeze(1)
 
@@ -203,12 +259,36 @@ class VAEGAN(nn.Module):
         self.enc = Encoder(cfg) if cfg.has_encoder else None
         self.dec = Decoder(cfg)
         self.dis = Discriminator(cfg) if cfg.has_discriminator else None
-        init_weights(self)
+        init_weights(self, cfg.init)
+        if self.dis is not None and cfg.dis_norm == "spectral":
+            self.dis.add_spectral_norm()
+        # Moving averages of Enc and Dec (optim.update_average), used for inference; frozen.
+        self.averaged = nn.ModuleDict()
+        if cfg.ema_decay is not None:
+            for name in ("enc", "dec"):
+                if getattr(self, name) is not None:
+                    self.averaged[name] = copy.deepcopy(getattr(self, name)).requires_grad_(False)
 
     def networks(self) -> dict[str, nn.Module]:
         """The networks that exist in this variant, each trained by its own optimizer."""
         nets = {"enc": self.enc, "dec": self.dec, "dis": self.dis}
         return {name: net for name, net in nets.items() if net is not None}
+
+    def compile_networks(self, **options) -> None:
+        """torch.compile each trained network in place (parameter names, so checkpoints, stay).
+
+        Each network's gradient re-walks graphs the others share (retain_graph), which compiled
+        graphs with donated buffers refuse: donation is turned off, process-wide.
+        """
+        import torch._functorch.config
+
+        torch._functorch.config.donated_buffer = False
+        for net in self.networks().values():
+            net.compile(**options)
+
+    def inference_network(self, name: str) -> nn.Module:
+        """Enc or Dec as inference uses it: the moving average where the model keeps one."""
+        return self.averaged[name] if name in self.averaged else getattr(self, name)
 
     @property
     def device(self) -> torch.device:
@@ -219,7 +299,7 @@ class VAEGAN(nn.Module):
             raise VaeganError(
                 f"a '{self.cfg.variant}' model has no encoder: it cannot encode images"
             )
-        return self.enc
+        return self.inference_network("enc")
 
     def condition_for(self, y: Tensor | None, n: int) -> Tensor | None:
         """y checked against the model: (n, K) floats for a conditional model, None otherwise."""
@@ -252,8 +332,9 @@ class VAEGAN(nn.Module):
     @torch.inference_mode()
     def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         y = self.condition_for(y, len(z))
-        with evaluating(self.dec):
-            return self.dec(z.to(self.device), y)
+        dec = self.inference_network("dec")
+        with evaluating(dec):
+            return dec(z.to(self.device), y)
 
     def sample(
         self, n: int, y: Tensor | None = None, *, generator: torch.Generator | None = None

@@ -17,6 +17,7 @@ before any optimizer steps (simultaneous updates, trap 15).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -30,6 +31,7 @@ from vaegan.losses import (
     gaussian_nll,
     generator_loss,
     kl_prior,
+    r1_penalty,
 )
 from vaegan.models import VAEGAN
 from vaegan.precision import FP32, Precision
@@ -43,6 +45,11 @@ class Forward:
     stats: dict[str, Tensor]
 
 
+def repeat(y: Tensor | None, times: int) -> Tensor | None:
+    """The condition of `times` stacked copies of the batch ([X; X_tilde; X_p] share Y)."""
+    return None if y is None else y.repeat(times, 1)
+
+
 def forward(
     model: VAEGAN,
     x: Tensor,
@@ -50,15 +57,13 @@ def forward(
     generator: torch.Generator | None,
     dist: Distributed = SINGLE,
     y: Tensor | None = None,
+    kl_weight: float = 1.0,
 ) -> Forward:
     """One forward pass of Algorithm 1 for the model's variant. x: (B, C, H, W) in [-1, 1],
-    this rank's share of the global batch; y: its condition (B, K) in a conditional model."""
-    variant = model.cfg.base_variant
+    this rank's share of the global batch; y: its condition (B, K) in a conditional model;
+    kl_weight: L_prior's weight in Enc's loss this step (KL warm-up)."""
     y = model.condition_for(y, len(x))
-    y2 = None if y is None else torch.cat([y, y])  # [X_tilde; X_p] or [X; X_p] share Y
     batch = x.shape[0]
-    saturating = cfg.generator_loss == "saturating"
-    stats: dict[str, Tensor] = {}
 
     def noise() -> Tensor:
         """(B, z) standard normal: this rank's rows of the global batch's draw, so that N ranks
@@ -67,58 +72,106 @@ def forward(
         draw = torch.randn(shape, generator=generator, device=x.device, dtype=x.dtype)
         return dist.shard(draw)
 
+    variant = model.cfg.base_variant
     if variant == "gan":
-        # Plain GAN (eq. 5): Dec(Z_p) is the only fake.
-        x_p = model.dec(noise(), y)  # Z_p ~ N(0, I)
-        _, logits = model.dis(torch.cat([x, x_p]), y2)  # one Dis pass over [X; X_p] (2B)
-        logit_real, logit_fake = logits[:batch], logits[batch:]
-        cost_real, cost_fake = gan_costs(logit_real, logit_fake)
-        l_dis = discriminator_loss(cost_real, cost_fake, cfg.real_weight)
-        stats |= {"cost_real": cost_real.detach(), "cost_fake": cost_fake.detach()}
-        l_adv = generator_loss(logit_fake, batch, saturating=saturating)
-        stats |= {"l_dis": l_dis.detach(), "l_adv": l_adv.detach()}
-        return Forward(losses={"dec": l_adv, "dis": l_dis}, stats=stats)
-
-    # Z <- Enc(X); L_prior
-    mu, logvar = model.enc(x, y)
-    z = mu + (0.5 * logvar).exp() * noise()  # one sample per image (trap 12)
-    l_prior = kl_prior(mu, logvar)
-    stats["l_prior"] = l_prior.detach()
-
+        return gan_forward(model, x, y, cfg, noise)
     if variant == "vae":
-        # Plain VAE (eqs. 2-4): pixel-wise Gaussian likelihood.
-        x_tilde = model.dec(z, y)
-        l_llike = gaussian_nll(x_tilde, x, cfg.pixel_sigma)
-        stats["l_llike"] = l_llike.detach()
-        return Forward(losses={"enc": l_prior + l_llike, "dec": l_llike}, stats=stats)
+        return vae_forward(model, x, y, cfg, noise, kl_weight)
+    return vaegan_forward(model, x, y, cfg, noise, kl_weight)
 
-    # X_tilde <- Dec(Z) and X_p <- Dec(Z_p) in one Dec pass over [Z; Z_p] (2B). The code runs Dec
-    # a second time on [Z; Z_p] for the GAN term; reusing X_tilde saves that pass and only changes
-    # which images share Dec's BN batch statistics (docs/DEVIATIONS.md).
-    x_tilde, x_p = model.dec(torch.cat([z, noise()]), y2).split(batch)
 
-    # One Dis pass over [X; X_tilde; X_p] (3B): BN statistics mix real and fake (trap 5). Its
-    # Dis_l features give L_llike, so no second Dis_l pass over [X_tilde; X] is needed.
-    y3 = None if y is None else torch.cat([y, y2])
-    features, logits = model.dis(torch.cat([x, x_tilde, x_p]), y3)
-    f_x, f_tilde, _ = features.split(batch)
-    # L_llike^{Dis_l} (eq. 7): Dis_l(X) is the target, a constant.
-    l_llike = gaussian_nll(f_tilde, f_x.detach(), cfg.feature_sigma)
+def dis_terms(
+    model: VAEGAN, x: Tensor, fakes: Tensor, y: Tensor | None, cfg: LossConfig
+) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+    """One Dis pass over [X; fakes] (BN statistics mix real and fake, trap 5).
 
-    # L_GAN with three terms (trap 6): X is real; X_tilde and X_p are fake.
+    Returns Dis_l features of all of them, Dis's loss (BCE, weighted as the code, trap 11; plus
+    the R1 penalty if asked), Dec's adversarial term on the fakes (trap 2), and stats to log.
+    """
+    batch = x.shape[0]
+    if cfg.r1 > 0:  # R1 needs the logits' gradient with respect to the real images
+        x = x.detach().requires_grad_(True)
+    features, logits = model.dis(torch.cat([x, fakes]), repeat(y, len(fakes) // batch + 1))
     logit_real, logit_fake = logits[:batch], logits[batch:]
     cost_real, cost_fake = gan_costs(logit_real, logit_fake)
     l_dis = discriminator_loss(cost_real, cost_fake, cfg.real_weight)
-    stats |= {"cost_real": cost_real.detach(), "cost_fake": cost_fake.detach()}
-    l_adv = generator_loss(logit_fake, batch, saturating=saturating)
-    stats |= {"l_llike": l_llike.detach(), "l_dis": l_dis.detach(), "l_adv": l_adv.detach()}
+    stats = {"cost_real": cost_real.detach(), "cost_fake": cost_fake.detach()}
+    if cfg.r1 > 0:
+        penalty = r1_penalty(logit_real, x)
+        l_dis = l_dis + 0.5 * cfg.r1 * penalty
+        stats["r1"] = penalty.detach()
+    l_adv = generator_loss(logit_fake, batch, saturating=cfg.generator_loss == "saturating")
+    stats |= {"l_dis": l_dis.detach(), "l_adv": l_adv.detach()}
+    return features, l_dis, l_adv, stats
 
-    if variant == "vae_disl":
-        # VAE_{Dis_l}: the learned similarity only; Dec gets no adversarial gradient.
-        dec_loss = l_llike
+
+def gan_forward(
+    model: VAEGAN, x: Tensor, y: Tensor | None, cfg: LossConfig, noise: Callable[[], Tensor]
+) -> Forward:
+    """Plain GAN (eq. 5): Dec(Z_p) is the only fake; one Dis pass over [X; X_p] (2B)."""
+    x_p = model.dec(noise(), y)  # Z_p ~ N(0, I)
+    _, l_dis, l_adv, stats = dis_terms(model, x, x_p, y, cfg)
+    return Forward(losses={"dec": l_adv, "dis": l_dis}, stats=stats)
+
+
+def encode(
+    model: VAEGAN, x: Tensor, y: Tensor | None, cfg: LossConfig, noise: Callable[[], Tensor]
+) -> tuple[Tensor, Tensor]:
+    """Z <- Enc(X), one reparameterised sample per image (trap 12); and L_prior."""
+    mu, logvar = model.enc(x, y)
+    z = mu + (0.5 * logvar).exp() * noise()
+    return z, kl_prior(mu, logvar, cfg.free_bits)
+
+
+def vae_forward(
+    model: VAEGAN,
+    x: Tensor,
+    y: Tensor | None,
+    cfg: LossConfig,
+    noise: Callable[[], Tensor],
+    kl_weight: float,
+) -> Forward:
+    """Plain VAE (eqs. 2-4): pixel-wise Gaussian likelihood."""
+    z, l_prior = encode(model, x, y, cfg, noise)
+    l_llike = gaussian_nll(model.dec(z, y), x, cfg.pixel_sigma)
+    stats = {"l_prior": l_prior.detach(), "l_llike": l_llike.detach()}
+    return Forward(losses={"enc": kl_weight * l_prior + l_llike, "dec": l_llike}, stats=stats)
+
+
+def vaegan_forward(
+    model: VAEGAN,
+    x: Tensor,
+    y: Tensor | None,
+    cfg: LossConfig,
+    noise: Callable[[], Tensor],
+    kl_weight: float,
+) -> Forward:
+    """VAE/GAN (and VAE_Dis_l), Algorithm 1 line by line."""
+    batch = x.shape[0]
+    z, l_prior = encode(model, x, y, cfg, noise)  # Z <- Enc(X); L_prior
+    z_p = noise()  # Z_p ~ N(0, I)
+    if cfg.layout == "code":
+        # X_tilde <- Dec(Z): Dec's BN sees posterior codes only. Dis_l over [X_tilde; X] (2B).
+        x_tilde = model.dec(z, y)
+        f_tilde, f_x = model.dis.features(torch.cat([x_tilde, x]), repeat(y, 2)).split(batch)
+        # The GAN batch: Dec again over [Z; Z_p], Dis over [X; Dec(Z); Dec(Z_p)] (3B).
+        fakes = model.dec(torch.cat([z, z_p]), repeat(y, 2))
+        _, l_dis, l_adv, stats = dis_terms(model, x, fakes, y, cfg)
+    else:
+        # One Dec pass over [Z; Z_p] and one Dis pass over [X; X_tilde; X_p] serve both L_llike
+        # and L_GAN (docs/DEVIATIONS.md says what this changes).
+        x_tilde, x_p = model.dec(torch.cat([z, z_p]), repeat(y, 2)).split(batch)
+        features, l_dis, l_adv, stats = dis_terms(model, x, torch.cat([x_tilde, x_p]), y, cfg)
+        f_x, f_tilde = features[:batch], features[batch : 2 * batch]
+    # L_llike^{Dis_l} (eq. 7): Dis_l(X) is the target, a constant.
+    l_llike = gaussian_nll(f_tilde, f_x.detach(), cfg.feature_sigma)
+    stats |= {"l_prior": l_prior.detach(), "l_llike": l_llike.detach()}
+    if model.cfg.base_variant == "vae_disl":
+        dec_loss = l_llike  # the learned similarity only; Dec gets no adversarial gradient
     else:
         dec_loss = cfg.gamma * l_llike + l_adv
-    return Forward(losses={"enc": l_prior + l_llike, "dec": dec_loss, "dis": l_dis}, stats=stats)
+    enc_loss = kl_weight * l_prior + l_llike  # no GAN term reaches Enc (trap 3)
+    return Forward(losses={"enc": enc_loss, "dec": dec_loss, "dis": l_dis}, stats=stats)
 
 
 def adversarial_networks(variant: str) -> tuple[str, ...]:
@@ -168,9 +221,10 @@ def train_step(
     dist: Distributed = SINGLE,
     precision: Precision = FP32,
     y: Tensor | None = None,
+    kl_weight: float = 1.0,
 ) -> dict[str, Tensor | float]:
     """One step of Algorithm 1: forward, gate, each network's own gradient, then all steps.
-    y: the batch's condition (B, K) in a conditional model.
+    y: the batch's condition (B, K) in a conditional model; kl_weight: L_prior's weight.
 
     With several ranks, the statistics (so the gating decision) and the gradients are those of
     the global batch: averaged across ranks, one all-reduce each. BatchNorm running statistics
@@ -180,7 +234,7 @@ def train_step(
     for optimizer in optimizers.values():  # last step's gradients would outlive this forward
         optimizer.zero_grad(set_to_none=True)
     with precision.autocast():
-        out = forward(model, x, cfg, generator, dist, y)
+        out = forward(model, x, cfg, generator, dist, y, kl_weight)
     out.stats = dict(zip(out.stats, dist.mean(list(out.stats.values())), strict=True))
     gated = gate(out.stats, cfg, model.cfg.base_variant)
     skip = {name for name, update in gated.items() if not update}

@@ -24,7 +24,7 @@ from vaegan.checkpoint import (
     save_checkpoint,
 )
 from vaegan.conditions import condition_values, with_condition
-from vaegan.config import OptimConfig, RunConfig
+from vaegan.config import LossConfig, RunConfig
 from vaegan.data import Dataset, load_run_data
 from vaegan.data.batches import Batches
 from vaegan.distributed import (
@@ -38,6 +38,7 @@ from vaegan.errors import ConfigError, TrainingDiverged, VaeganError
 from vaegan.evaluate import domain_names, domain_quality
 from vaegan.images import interleave_rows, save_images, to_model, to_uint8
 from vaegan.models import VAEGAN
+from vaegan.optim import make_optimizers, set_learning_rates, update_average
 from vaegan.precision import Precision
 from vaegan.step import train_step
 
@@ -61,23 +62,6 @@ def resolve_device(name: str) -> torch.device:
     if not available.get(device.type, False):
         raise ConfigError(f"device '{name}' requested but it is not available here")
     return device
-
-
-def make_optimizers(model: VAEGAN, cfg: OptimConfig) -> dict[str, torch.optim.Optimizer]:
-    """One optimizer per network; weight decay on conv/FC weights only, as the code."""
-    optimizers = {}
-    for name, net in model.networks().items():
-        # Decay/no-decay split by tensor rank, keeping parameters() order for checkpoints.
-        params = list(net.parameters())
-        groups = [
-            {"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
-            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0},
-        ]
-        if cfg.optimizer == "rmsprop":
-            optimizers[name] = torch.optim.RMSprop(groups, lr=cfg.lr, alpha=cfg.rmsprop_alpha)
-        else:
-            optimizers[name] = torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.adam_betas)
-    return optimizers
 
 
 class StopRequest:
@@ -140,6 +124,11 @@ class Metrics:
         self.write(line)
         self.sums, self.count, self.started = {}, 0, time.perf_counter()
         return line
+
+
+def kl_weight(cfg: LossConfig, step: int) -> float:
+    """L_prior's weight at `step` (0-based): 1, or a linear ramp over the first kl_warmup steps."""
+    return 1.0 if cfg.kl_warmup == 0 else min(1.0, (step + 1) / cfg.kl_warmup)
 
 
 def step_seed(seed: int, step: int) -> int:
@@ -246,8 +235,7 @@ def _train(
     memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
     model.to(memory_format=memory_format)
     if cfg.train.compile:
-        for net in model.networks().values():
-            net.compile()  # in place: parameter names (and checkpoints) stay as they are
+        model.compile_networks()
     precision = Precision(cfg.train.precision, device)
     optimizers = make_optimizers(model, cfg.optim)
     start = 0
@@ -309,7 +297,10 @@ def _train(
             y = batches.condition(step)
             y = None if y is None else dist.shard(y)
             generator.manual_seed(step_seed(cfg.train.seed, step))
-            stats = train_step(model, optimizers, x, cfg.loss, generator, dist, precision, y)
+            set_learning_rates(optimizers, cfg.optim, step, cfg.train.steps)
+            stats = train_step(model, optimizers, x, cfg.loss, generator, dist, precision, y,
+                               kl_weight(cfg.loss, step))  # fmt: skip
+            update_average(model, step)
             losses = [v for k, v in stats.items() if k.startswith("l_")]
             nonfinite |= ~torch.isfinite(torch.stack(losses)).all()  # alike on every rank
             bar.update(1)
