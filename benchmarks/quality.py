@@ -1,11 +1,12 @@
 """Sample quality per unit of compute: train configurations for the same FLOPs, evaluate each alike.
 
     python benchmarks/quality.py --budget-of vaegan:2500 --out runs/quality/demo \\
-        vaegan=preset:quality vae=preset:quality,model.variant=\\"vae\\" gan=preset:quality,...
+        vaegan=preset:quality vae=preset:quality,model.variant=vae gan=preset:quality,...
     python benchmarks/quality.py ... --fid-n 5000          # Inception FID/KID too (slow on a CPU)
 
-A configuration is NAME=SOURCE[,dotted.key=JSON,...]: SOURCE is a JSON file or preset:NAME, and
-each override replaces one field (`loss.r1=1`, `model.ema_decay=null`). The budget is a number of
+A configuration is NAME=SOURCE[,section.field=VALUE,...]: SOURCE is a JSON file or preset:NAME,
+and each override replaces one field as `vaegan train --set` does (`loss.r1=1`,
+`model.ema_decay=null`, `model.feature_conv=[0,2]`, `model.variant=vae`). The budget is a number of
 GFLOP (--budget) or the compute of STEPS steps of one of the configurations (--budget-of
 NAME:STEPS); each configuration then trains for as many steps as that buys, counted with
 torch.utils.flop_counter over one full step (every network updated: gating only skips work).
@@ -15,7 +16,10 @@ OMP_NUM_THREADS for it), logging the domain FD at n = 2,000 eleven times along t
 curve. Then every run is evaluated the same way: domain FD/KD, precision and recall at --fd-n
 (10,000) test images, reconstruction MSE/SSIM where there is an encoder, the share of samples the
 evaluator puts in each class, and with --fid-n Inception FID/KID. Writes OUT/results.json,
-OUT/quality.md (a table) and OUT/fd_vs_compute.png. A finished run is not trained again.
+OUT/quality.md (a table) and OUT/fd_vs_compute.png. A finished run is not trained again. Two
+diagnostic columns say what the inference-time options buy: the domain FD of the same weights with
+codes from N(0, I) instead of a fitted prior, and with the trained Enc/Dec instead of their
+moving averages (prior refitted for them).
 """
 
 from __future__ import annotations
@@ -33,32 +37,41 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from vaegan.checkpoint import checkpoint_step, find_checkpoint
-from vaegan.config import RunConfig, deep_merge
+from vaegan.checkpoint import checkpoint_step, find_checkpoint, load_model
+from vaegan.config import RunConfig, deep_merge, dotted_override, read_config_file
+from vaegan.data import load_run_data
 from vaegan.errors import VaeganError
-from vaegan.evaluate import evaluate_run
+from vaegan.evaluate import domain_quality, evaluate_run
 from vaegan.models import VAEGAN
 from vaegan.optim import make_optimizers
 from vaegan.presets import preset
+from vaegan.prior import fit_prior
 from vaegan.step import train_step
 
 CURVE_POINTS = 10
 
 
+def top_level_split(text: str) -> list[str]:
+    """Split at commas outside brackets: `a=1,b=[0,2]` -> ['a=1', 'b=[0,2]']."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [*parts, text[start:]]
+
+
 def parse_spec(spec: str) -> tuple[str, RunConfig]:
-    """NAME=SOURCE[,key.path=JSON,...] -> (NAME, config)."""
+    """NAME=SOURCE[,section.field=VALUE,...] -> (NAME, config); VALUE as `vaegan train --set`."""
     name, _, rest = spec.partition("=")
-    source, *overrides = rest.split(",")
+    source, *overrides = top_level_split(rest)
     if source.startswith("preset:"):
         raw = preset(source.removeprefix("preset:"))
     else:
-        raw = json.loads(Path(source).read_text())
+        raw = read_config_file(Path(source))
     for item in overrides:
-        key, _, value = item.partition("=")
-        patch: dict = json.loads(value)
-        for part in reversed(key.split(".")):
-            patch = {part: patch}
-        raw = deep_merge(raw, patch)
+        raw = deep_merge(raw, dotted_override(item))
     return name, RunConfig.from_dict(raw, source=spec)
 
 
@@ -128,9 +141,29 @@ def evaluate(run: Path, cfg: RunConfig, fd_n: int, fid_n: int) -> dict[str, floa
     options = {"evaluator_dir": Path("evaluators") / cfg.data.name, "progress": False}
     metrics = ["fd", "classes"] + (["recon"] if cfg.model.has_encoder else [])
     results = evaluate_run(run, metrics=tuple(metrics), n=fd_n, **options)["metrics"]
+    results |= diagnostics(run, cfg, fd_n)
     if fid_n:
         results |= evaluate_run(run, metrics=("fid", "kid"), n=fid_n, **options)["metrics"]
     return results
+
+
+def diagnostics(run: Path, cfg: RunConfig, n: int) -> dict[str, float]:
+    """The domain FD the same run gives without its inference-time options: with codes from
+    N(0, I) instead of the fitted prior, and with the trained Dec instead of its moving average."""
+    model, _ = load_model(run)
+    test = load_run_data(cfg, "test").images[:n]
+    quality = domain_quality(Path("evaluators") / cfg.data.name, cfg.data.name, test)
+    out = {}
+    if cfg.model.prior == "fitted":
+        standard = VAEGAN(replace(cfg.model, prior="standard")).eval()
+        standard.load_state_dict(model.state_dict(), strict=False)  # all but the prior
+        out["fd_standard_prior"] = quality(standard)["fd"]
+    if model.averaged:
+        model.averaged = torch.nn.ModuleDict()  # inference falls back to the trained Enc/Dec
+        if cfg.model.prior == "fitted":
+            fit_prior(model, load_run_data(cfg, cfg.data.split).images)
+        out["fd_trained_weights"] = quality(model)["fd"]
+    return out
 
 
 def curve(run: Path) -> list[tuple[int, float]]:
@@ -146,7 +179,9 @@ def markdown(rows: list[dict]) -> str:
             ("KD", "kd", "{:.3f}"), ("precision", "precision", "{:.3f}"),
             ("recall", "recall", "{:.3f}"), ("FID", "fid", "{:.1f}"), ("KID", "kid", "{:.4f}"),
             ("recon MSE", "mse", "{:.4f}"), ("SSIM", "ssim", "{:.3f}"),
-            ("min class", "class_min", "{:.3f}"), ("max class", "class_max", "{:.3f}")]  # fmt: skip
+            ("min class", "class_min", "{:.3f}"), ("max class", "class_max", "{:.3f}"),
+            ("FD, N(0,I) codes", "fd_standard_prior", "{:.2f}"),
+            ("FD, trained weights", "fd_trained_weights", "{:.2f}")]  # fmt: skip
     lines = ["| " + " | ".join(c[0] for c in cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
         cells = [fmt.format(row[key]) if row.get(key) is not None else "-" for _, key, fmt in cols]
@@ -188,6 +223,7 @@ def main() -> None:
     p.add_argument("--fd-n", type=int, default=10_000)
     p.add_argument("--fid-n", type=int, default=0, help="Inception FID/KID images (0: none)")
     p.add_argument("--threads", type=int, help="OMP_NUM_THREADS of each training process")
+    p.add_argument("--train-only", action="store_true", help="train, evaluate nothing (yet)")
     args = p.parse_args()
 
     configs = dict(parse_spec(spec) for spec in args.configs)
@@ -207,6 +243,8 @@ def main() -> None:
         seconds = train_run(cfg, run, args.threads)
         if seconds is not None:
             (run / "wall_seconds.txt").write_text(f"{seconds:.1f}\n")
+        if args.train_only:
+            continue
         seconds = float((run / "wall_seconds.txt").read_text())
         row = {"name": name, "variant": cfg.model.variant, "gflop_per_step": gflop[name],
                "steps": cfg.train.steps, "train_minutes": seconds / 60,
@@ -215,6 +253,8 @@ def main() -> None:
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "curve"}), file=sys.stderr)
         (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    if not rows:
+        return
     (args.out / "quality.md").write_text(markdown(rows))
     plot(rows, args.out / "fd_vs_compute.png")
     print(markdown(rows))

@@ -28,12 +28,12 @@ def weights(run_dir):
 
 
 def with_quality_options(cfg):
-    """Every training option that carries state or depends on the step: the moving average,
-    spectral norm's vectors, R1, KL warm-up, free bits, Adam with two time-scales, the schedule
-    (an epoch of 2 steps)."""
+    """Every training option that carries state or depends on the step: the moving average, the
+    fitted prior, spectral norm's vectors, R1, KL warm-up, free bits, Adam with two time-scales,
+    the schedule (an epoch of 2 steps)."""
     return replace(
         cfg,
-        model=replace(cfg.model, ema_decay=0.9, dis_norm="spectral"),
+        model=replace(cfg.model, ema_decay=0.9, dis_norm="spectral", prior="fitted"),
         loss=replace(cfg.loss, r1=0.5, kl_warmup=4, free_bits=0.01, margin=None),
         optim=replace(
             cfg.optim, optimizer="adam", lr=1e-3, lr_dis=2e-3, lr_final=1e-4, epoch_steps=2

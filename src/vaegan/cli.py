@@ -379,7 +379,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--preset",
         choices=PRESETS,
-        help="a named config: paper (the authors' code), demo (make demo)",
+        help="a named config: paper (the authors' code), demo (make demo), quality (the best "
+        "recipe measured, docs/QUALITY.md)",
     )
     t.add_argument("--config", type=Path, help="JSON run config, whole or partial (see configs/)")
     t.add_argument(

@@ -56,6 +56,10 @@ class ModelConfig:
     # Decay of an exponential moving average of Enc's and Dec's weights, which inference
     # (sampling, reconstruction, evaluation) then uses; None: no average (the code).
     ema_decay: float | None = None
+    # Where samples' codes come from: "standard" N(0, I) (the paper), or "fitted", a mixture of
+    # `prior_components` Gaussians fitted to the training codes as training goes (vaegan.prior).
+    prior: Literal["standard", "fitted"] = "standard"
+    prior_components: int = 10
 
     def __post_init__(self) -> None:
         if self.image_size < 16 or self.image_size & (self.image_size - 1):
@@ -78,6 +82,13 @@ class ModelConfig:
             raise ConfigError("model.condition and model.condition_kind come together")
         d = self.ema_decay
         _require(d is None or 0 < d < 1, f"model.ema_decay must lie in (0, 1) or be null, got {d}")
+        k = self.prior_components
+        _require(k >= 1, f"model.prior_components must be >= 1, got {k}")
+        if self.prior == "fitted" and (self.conditional or not self.has_encoder):
+            raise ConfigError(
+                f"model.prior 'fitted' fits the codes of an encoder; '{self.variant}' "
+                + ("is conditional" if self.conditional else "has none")
+            )
 
     @property
     def feature_convs(self) -> tuple[int, ...]:

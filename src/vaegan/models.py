@@ -262,6 +262,12 @@ class VAEGAN(nn.Module):
         init_weights(self, cfg.init)
         if self.dis is not None and cfg.dis_norm == "spectral":
             self.dis.add_spectral_norm()
+        # The fitted prior sum_k w_k N(m_k, L_k L_k^T) (vaegan.prior); N(0, I) until its first fit.
+        if cfg.prior == "fitted":
+            k, z = cfg.prior_components, cfg.z_dim
+            self.register_buffer("prior_weights", torch.full((k,), 1 / k))
+            self.register_buffer("prior_means", torch.zeros(k, z))
+            self.register_buffer("prior_scales", torch.eye(z).repeat(k, 1, 1))
         # Moving averages of Enc and Dec (optim.update_average), used for inference; frozen.
         self.averaged = nn.ModuleDict()
         if cfg.ema_decay is not None:
@@ -336,12 +342,21 @@ class VAEGAN(nn.Module):
         with evaluating(dec):
             return dec(z.to(self.device), y)
 
+    def draw_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n codes (n, z) from the model's prior: N(0, I), or the fitted mixture (a component
+        k ~ w, then m_k + L_k eps). The generator, if given, lives on the model's device."""
+        eps = torch.randn(n, self.cfg.z_dim, generator=generator, device=self.device)
+        if self.cfg.prior == "standard":
+            return eps
+        k = torch.multinomial(self.prior_weights, n, replacement=True, generator=generator)
+        return self.prior_means[k] + (self.prior_scales[k] @ eps[:, :, None]).squeeze(2)
+
     def sample(
         self, n: int, y: Tensor | None = None, *, generator: torch.Generator | None = None
     ) -> Tensor:
-        """Decode n draws of z ~ N(0, I) (given condition y (n, K) in a conditional model)."""
-        z = torch.randn(n, self.cfg.z_dim, generator=generator, device=self.device)
-        return self.decode(z, y)
+        """Decode n codes from the prior (N(0, I), or the fitted one) (given condition y (n, K)
+        in a conditional model)."""
+        return self.decode(self.draw_codes(n, generator), y)
 
     def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         return self.decode(self.encode(x, y), y)

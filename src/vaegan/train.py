@@ -40,6 +40,7 @@ from vaegan.images import interleave_rows, save_images, to_model, to_uint8
 from vaegan.models import VAEGAN
 from vaegan.optim import make_optimizers, set_learning_rates, update_average
 from vaegan.precision import Precision
+from vaegan.prior import fit_prior
 from vaegan.step import train_step
 
 
@@ -131,20 +132,26 @@ def kl_weight(cfg: LossConfig, step: int) -> float:
     return 1.0 if cfg.kl_warmup == 0 else min(1.0, (step + 1) / cfg.kl_warmup)
 
 
+def prior_due(cfg: RunConfig, done: int) -> bool:
+    """Whether a fitted prior is refitted after `done` steps: before anything samples or saves."""
+    t = cfg.train
+    every = [t.sample_every, t.checkpoint_every] + ([t.eval_every] if t.eval_every else [])
+    return done == t.steps or any(done % n == 0 for n in every)
+
+
 def step_seed(seed: int, step: int) -> int:
     """Seed of the noise (eps, z_p) of one step: resuming needs no RNG state."""
     return (seed * 1_000_003 + step) % (2**63)
 
 
 class Grids:
-    """Sample and reconstruction grids from fixed z and fixed held-out images (conditional
-    models: samples take the conditions of the first held-out images, in order)."""
+    """Sample and reconstruction grids from the same draws every time (the same z under N(0, I))
+    and fixed held-out images (conditional models: samples take the conditions of the first
+    held-out images, in order)."""
 
     def __init__(self, model: VAEGAN, cfg: RunConfig, held_out: Dataset, out: Path) -> None:
         n = cfg.train.grid_size
-        g = torch.Generator().manual_seed(cfg.train.seed + 1)
-        self.model, self.out = model, out
-        self.z = torch.randn(n, cfg.model.z_dim, generator=g)
+        self.model, self.out, self.n, self.seed = model, out, n, cfg.train.seed + 1
         self.x = to_model(torch.from_numpy(held_out.images[: n // 2]))
         self.y = self.y_x = None
         if cfg.model.conditional:
@@ -153,7 +160,9 @@ class Grids:
         self.ncol = int(np.ceil(np.sqrt(n)))
 
     def write(self, step: int) -> None:
-        samples = to_uint8(self.model.decode(self.z, self.y))
+        g = torch.Generator(device=self.model.device).manual_seed(self.seed)
+        z = self.model.draw_codes(self.n, g)
+        samples = to_uint8(self.model.decode(z, self.y))
         save_images(samples, self.out / f"samples_{step:06d}.png", self.ncol)
         if self.model.enc is not None:
             recon = to_uint8(self.model.reconstruct(self.x, self.y_x))
@@ -306,8 +315,14 @@ def _train(
             bar.update(1)
             done = step + 1
             log = done % cfg.train.log_every == 0 or done == cfg.train.steps
-            if log and bool(nonfinite):
+            refit = cfg.model.prior == "fitted" and prior_due(cfg, done)
+            if (log or refit) and bool(nonfinite):
                 raise diverged(done)
+            if refit:
+                fit_prior(model, train_set.images)  # every rank: the same weights and images
+                fitted = [model.prior_weights, model.prior_means, model.prior_scales]
+                for buffer, mean in zip(fitted, dist.mean(fitted), strict=True):
+                    buffer.copy_(mean)  # bit-equal across ranks whatever the kernels do
             if main:
                 metrics.add(stats)
                 if log:
