@@ -15,11 +15,11 @@ Each run trains in its own process (`vaegan train`, its wall time measured; --th
 OMP_NUM_THREADS for it), logging the domain FD at n = 2,000 eleven times along the way for the
 curve. Then every run is evaluated the same way: domain FD/KD, precision and recall at --fd-n
 (10,000) test images, reconstruction MSE/SSIM where there is an encoder, the share of samples the
-evaluator puts in each class, and with --fid-n Inception FID/KID. Writes OUT/results.json,
-OUT/quality.md (a table) and OUT/fd_vs_compute.png. A finished run is not trained again. Two
-diagnostic columns say what the inference-time options buy: the domain FD of the same weights with
-codes from N(0, I) instead of a fitted prior, and with the trained Enc/Dec instead of their
-moving averages (prior refitted for them).
+evaluator puts in each class, and with --fid-n Inception FID/KID. Writes OUT/TABLE.json (every
+number), OUT/TABLE.md (a table) and OUT/TABLE.png (FD against compute), TABLE from --table. A
+finished run is not trained again. Two diagnostic columns say what the inference-time options buy:
+the domain FD of the same weights with codes from N(0, I) instead of a fitted prior, and with the
+trained Enc/Dec instead of their moving averages (prior refitted for them).
 """
 
 from __future__ import annotations
@@ -156,7 +156,8 @@ def diagnostics(run: Path, cfg: RunConfig, n: int) -> dict[str, float]:
     out = {}
     if cfg.model.prior == "fitted":
         standard = VAEGAN(replace(cfg.model, prior="standard")).eval()
-        standard.load_state_dict(model.state_dict(), strict=False)  # all but the prior
+        weights = {k: v for k, v in model.state_dict().items() if not k.startswith("prior_")}
+        standard.load_state_dict(weights)  # all but the prior
         out["fd_standard_prior"] = quality(standard)["fd"]
     if model.averaged:
         model.averaged = torch.nn.ModuleDict()  # inference falls back to the trained Enc/Dec
@@ -224,6 +225,7 @@ def main() -> None:
     p.add_argument("--fid-n", type=int, default=0, help="Inception FID/KID images (0: none)")
     p.add_argument("--threads", type=int, help="OMP_NUM_THREADS of each training process")
     p.add_argument("--train-only", action="store_true", help="train, evaluate nothing (yet)")
+    p.add_argument("--table", default="quality", help="OUT/TABLE.md, .json, .png (default quality)")
     args = p.parse_args()
 
     configs = dict(parse_spec(spec) for spec in args.configs)
@@ -252,11 +254,11 @@ def main() -> None:
         row |= evaluate(run, cfg, args.fd_n, args.fid_n)
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "curve"}), file=sys.stderr)
-        (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+        (args.out / f"{args.table}.json").write_text(json.dumps(rows, indent=2) + "\n")
     if not rows:
         return
-    (args.out / "quality.md").write_text(markdown(rows))
-    plot(rows, args.out / "fd_vs_compute.png")
+    (args.out / f"{args.table}.md").write_text(markdown(rows))
+    plot(rows, args.out / f"{args.table}.png")
     print(markdown(rows))
 
 

@@ -182,6 +182,10 @@ class LossConfig:
     # covariance) and on pixels for the plain VAE (images in [-1, 1]).
     feature_sigma: float = 1.0
     pixel_sigma: float = 1.0
+    # VAE/GAN and VAE_Dis_l: add pixel_weight times the pixel-wise Gaussian L_llike (sigma
+    # pixel_sigma) to the learned-similarity one (0: off, the paper). A deviation: the learned
+    # features leave high frequencies that no Dis_l channel sees unconstrained.
+    pixel_weight: float = 0.0
     # Which passes compute X_tilde and Dis_l (trap 5). "code": Dec on Z for L_llike, Dis_l on
     # [X_tilde; X], then Dec again on [Z; Z_p] and Dis on [X; Dec(Z); Dec(Z_p)] for L_GAN.
     # "fused": one Dec pass on [Z; Z_p] and one Dis pass on [X; X_tilde; X_p] serve both
@@ -198,6 +202,8 @@ class LossConfig:
         w = self.real_weight
         _require(0 < w < 1, f"loss.real_weight must lie in (0, 1), got {w}")
         _require(0 <= self.gamma < math.inf, f"loss.gamma must be >= 0, got {self.gamma}")
+        pw = self.pixel_weight
+        _require(0 <= pw < math.inf, f"loss.pixel_weight must be >= 0, got {pw}")
         for name in ("feature_sigma", "pixel_sigma", "equilibrium"):
             value = getattr(self, name)
             _require(0 < value < math.inf, f"loss.{name} must be positive, got {value}")

@@ -166,6 +166,10 @@ def vaegan_forward(
     # L_llike^{Dis_l} (eq. 7): Dis_l(X) is the target, a constant.
     l_llike = gaussian_nll(f_tilde, f_x.detach(), cfg.feature_sigma)
     stats |= {"l_prior": l_prior.detach(), "l_llike": l_llike.detach()}
+    if cfg.pixel_weight > 0:  # a pixel-wise term beside it (a deviation, off in the paper)
+        l_pixel = gaussian_nll(x_tilde, x, cfg.pixel_sigma)
+        l_llike = l_llike + cfg.pixel_weight * l_pixel
+        stats["l_pixel"] = l_pixel.detach()
     if model.cfg.base_variant == "vae_disl":
         dec_loss = l_llike  # the learned similarity only; Dec gets no adversarial gradient
     else:
