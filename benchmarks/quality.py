@@ -40,6 +40,7 @@ from torch.utils.flop_counter import flop_registry
 from vaegan.checkpoint import checkpoint_step, find_checkpoint, load_model
 from vaegan.config import RunConfig, deep_merge, dotted_override, read_config_file
 from vaegan.data import load_run_data
+from vaegan.data.cache import default_cache_dir
 from vaegan.errors import VaeganError
 from vaegan.evaluate import domain_quality, evaluate_run
 from vaegan.models import VAEGAN
@@ -138,7 +139,12 @@ def train_run(cfg: RunConfig, run: Path, threads: int | None) -> float | None:
 
 
 def evaluate(run: Path, cfg: RunConfig, fd_n: int, fid_n: int) -> dict[str, float]:
-    options = {"evaluator_dir": Path("evaluators") / cfg.data.name, "progress": False}
+    # The real images' features are cached, so each model costs only its own samples' features.
+    options = {
+        "evaluator_dir": Path("evaluators") / cfg.data.name,
+        "progress": False,
+        "cache_dir": default_cache_dir(),
+    }
     metrics = ["fd", "classes"] + (["recon"] if cfg.model.has_encoder else [])
     results = evaluate_run(run, metrics=tuple(metrics), n=fd_n, **options)["metrics"]
     results |= diagnostics(run, cfg, fd_n)
