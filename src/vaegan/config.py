@@ -218,7 +218,7 @@ class LossConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     """The code: RMSProp; lr 0.02/64 annealed per epoch to 1e-5/64 (deeppy's GammaAnnealer);
-    weight decay 1e-5 on conv/FC weights of a batch-summed loss (docs/METHOD.md §3)."""
+    weight decay 1e-5 on conv/FC weights of a batch-summed loss (PAPER.md §3)."""
 
     optimizer: Literal["rmsprop", "adam"] = "rmsprop"
     lr: float = 0.02 / CODE_BATCH

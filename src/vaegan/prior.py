@@ -24,18 +24,18 @@ from vaegan.models import VAEGAN
 
 FIT_IMAGES = 10_000
 EM_STEPS = 40
-RIDGE = (
-    1e-4  # added to each covariance's diagonal: directions the encoder never uses have ~0 variance
-)
+# Added to each covariance's diagonal: directions the encoder never uses have ~0 variance.
+RIDGE = 1e-4
 
 
 @torch.no_grad()
 def encode_all(model: VAEGAN, images: np.ndarray, batch_size: int = 500) -> Tensor:
     """mu(x) (N, z) of uint8 images (N, H, W, C)."""
-    return torch.cat([
-        model.encode(to_model(torch.from_numpy(np.asarray(images[i : i + batch_size]))))
+    batches = (
+        to_model(torch.from_numpy(np.asarray(images[i : i + batch_size])))
         for i in range(0, len(images), batch_size)
-    ]).float()  # fmt: skip
+    )
+    return torch.cat([model.encode(x) for x in batches]).float()
 
 
 def log_densities(x: Tensor, means: Tensor, scales: Tensor) -> Tensor:
@@ -90,6 +90,6 @@ def fit_prior(model: VAEGAN, images: np.ndarray) -> None:
     if not bool(torch.isfinite(codes).all()):
         raise VaeganError("cannot fit the prior: the encoder gave non-finite codes")
     fitted = fit_mixture(codes, model.cfg.prior_components)
-    for buffer, value in zip((model.prior_weights, model.prior_means, model.prior_scales), fitted,
-                             strict=True):  # fmt: skip
+    buffers = (model.prior_weights, model.prior_means, model.prior_scales)
+    for buffer, value in zip(buffers, fitted, strict=True):
         buffer.copy_(value)
