@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from vaegan.checkpoint import load_model
 from vaegan.data import load_run_data
 from vaegan.evaluate import domain_names, domain_quality
-from vaegan.models import VAEGAN
-from vaegan.prior import fit_prior
+from vaegan.prior import fit_prior, with_prior
 
 
 def main() -> None:
@@ -36,18 +34,21 @@ def main() -> None:
     print("| prior | fit seconds | FD | precision | recall |")
     print("|---|---|---|---|---|")
     for k in map(int, args.components.split(",")):
-        prior = {"prior": "fitted", "prior_components": k} if k else {"prior": "standard"}
-        model = VAEGAN(replace(cfg.model, **prior)).eval()
-        weights = {k: v for k, v in trained.state_dict().items() if not k.startswith("prior_")}
-        model.load_state_dict(weights, strict=False)  # all but the prior
+        model = with_prior(trained, "fitted", k) if k else with_prior(trained, "standard")
         start = time.perf_counter()
         if k:
             fit_prior(model, train)
         seconds = time.perf_counter() - start
         d = domain_names(quality(model))
         name = f"mixture of {k}" if k else "N(0, I)"
-        print(f"| {name} | {seconds:.1f} | {d['fd']:.2f} | {d['precision']:.3f} | "
-              f"{d['recall']:.3f} |")  # fmt: skip
+        cells = [
+            name,
+            f"{seconds:.1f}",
+            f"{d['fd']:.2f}",
+            f"{d['precision']:.3f}",
+            f"{d['recall']:.3f}",
+        ]
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

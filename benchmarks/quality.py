@@ -46,7 +46,7 @@ from vaegan.evaluate import domain_quality, evaluate_run
 from vaegan.models import VAEGAN
 from vaegan.optim import make_optimizers
 from vaegan.presets import preset
-from vaegan.prior import fit_prior
+from vaegan.prior import fit_prior, with_prior
 from vaegan.step import train_step
 
 CURVE_POINTS = 10
@@ -161,10 +161,7 @@ def diagnostics(run: Path, cfg: RunConfig, n: int) -> dict[str, float]:
     quality = domain_quality(Path("evaluators") / cfg.data.name, cfg.data.name, test)
     out = {}
     if cfg.model.prior == "fitted":
-        standard = VAEGAN(replace(cfg.model, prior="standard")).eval()
-        weights = {k: v for k, v in model.state_dict().items() if not k.startswith("prior_")}
-        standard.load_state_dict(weights)  # all but the prior
-        out["fd_standard_prior"] = quality(standard)["fd"]
+        out["fd_standard_prior"] = quality(with_prior(model, "standard"))["fd"]
     if model.averaged:
         model.averaged = torch.nn.ModuleDict()  # inference falls back to the trained Enc/Dec
         if cfg.model.prior == "fitted":

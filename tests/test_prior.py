@@ -13,7 +13,7 @@ from vaegan.data import load_run_data
 from vaegan.errors import ConfigError
 from vaegan.images import to_model
 from vaegan.models import VAEGAN
-from vaegan.prior import RIDGE, fit_mixture, fit_prior
+from vaegan.prior import RIDGE, fit_mixture, fit_prior, with_prior
 from vaegan.train import train
 
 
@@ -22,6 +22,22 @@ def tiny_fitted(components: int) -> VAEGAN:
     cfg = ModelConfig(image_size=16, channels=1, z_dim=4, width=0.125, prior="fitted",
                       prior_components=components)  # fmt: skip
     return VAEGAN(cfg).eval()
+
+
+def test_another_prior_keeps_the_networks_and_drops_the_fitted_buffers():
+    model = tiny_fitted(2)
+    images = np.random.default_rng(0).integers(0, 256, (100, 16, 16, 1), dtype=np.uint8)
+    fit_prior(model, images)
+    standard = with_prior(model, "standard")
+    assert standard.cfg.prior == "standard" and not hasattr(standard, "prior_means")
+    z = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(standard.decode(z), model.decode(z))  # the same Dec
+    refitted = with_prior(standard, "fitted", 3)
+    assert refitted.prior_means.shape == (3, 4) and torch.equal(
+        refitted.prior_means, torch.zeros(3, 4)
+    )
+    x = to_model(torch.from_numpy(images[:5]))
+    assert torch.equal(refitted.encode(x), model.encode(x))  # the same Enc
 
 
 def test_one_component_is_the_mean_and_covariance_of_the_codes():

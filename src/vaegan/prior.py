@@ -13,6 +13,7 @@ docs/QUALITY.md measures what it buys.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -93,3 +94,13 @@ def fit_prior(model: VAEGAN, images: np.ndarray) -> None:
     buffers = (model.prior_weights, model.prior_means, model.prior_scales)
     for buffer, value in zip(buffers, fitted, strict=True):
         buffer.copy_(value)
+
+
+def with_prior(model: VAEGAN, prior: str, components: int | None = None) -> VAEGAN:
+    """A copy of the model (in eval mode) with the same networks and another prior; a fitted one
+    starts as N(0, I) until `fit_prior`."""
+    fields = {"prior": prior} | ({"prior_components": components} if components else {})
+    other = VAEGAN(replace(model.cfg, **fields)).to(model.device).eval()
+    weights = {k: v for k, v in model.state_dict().items() if not k.startswith("prior_")}
+    other.load_state_dict(weights, strict=False)  # all but the prior buffers
+    return other

@@ -139,6 +139,15 @@ def prior_due(cfg: RunConfig, done: int) -> bool:
     return done == t.steps or any(done % n == 0 for n in every)
 
 
+def refit_prior(model: VAEGAN, images: np.ndarray, dist: Distributed) -> None:
+    """Fit the prior on every rank (the same weights and images), then average it so that it is
+    bit-equal across ranks whatever the kernels do."""
+    fit_prior(model, images)
+    fitted = [model.prior_weights, model.prior_means, model.prior_scales]
+    for buffer, mean in zip(fitted, dist.mean(fitted), strict=True):
+        buffer.copy_(mean)
+
+
 def step_seed(seed: int, step: int) -> int:
     """Seed of the noise (eps, z_p) of one step: resuming needs no RNG state."""
     return (seed * 1_000_003 + step) % (2**63)
@@ -319,10 +328,7 @@ def _train(
             if (log or refit) and bool(nonfinite):
                 raise diverged(done)
             if refit:
-                fit_prior(model, train_set.images)  # every rank: the same weights and images
-                fitted = [model.prior_weights, model.prior_means, model.prior_scales]
-                for buffer, mean in zip(fitted, dist.mean(fitted), strict=True):
-                    buffer.copy_(mean)  # bit-equal across ranks whatever the kernels do
+                refit_prior(model, train_set.images, dist)
             if main:
                 metrics.add(stats)
                 if log:
