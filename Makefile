@@ -38,6 +38,7 @@ test: install install-fid
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff format src tests benchmarks scripts

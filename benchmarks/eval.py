@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from vaegan.evaluator import Evaluator, EvaluatorConfig, load_evaluator
+from vaegan.judge import Evaluator, EvaluatorConfig, load_evaluator
 from vaegan.metrics import extract_features
 from vaegan.metrics.inception import InceptionFeatures
 from vaegan.train import resolve_device

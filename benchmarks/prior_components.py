@@ -16,7 +16,7 @@ from pathlib import Path
 
 from vaegan.checkpoint import load_model
 from vaegan.data import load_run_data
-from vaegan.evaluate import domain_names, domain_quality
+from vaegan.metrics.quality import domain_names, domain_quality
 from vaegan.prior import fit_prior, with_prior
 
 

@@ -42,7 +42,8 @@ from vaegan.config import RunConfig, deep_merge, dotted_override, read_config_fi
 from vaegan.data import load_run_data
 from vaegan.data.cache import default_cache_dir
 from vaegan.errors import VaeganError
-from vaegan.evaluate import domain_quality, evaluate_run
+from vaegan.evaluate import evaluate_run
+from vaegan.metrics.quality import domain_quality
 from vaegan.models import VAEGAN
 from vaegan.optim import make_optimizers
 from vaegan.presets import preset

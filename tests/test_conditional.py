@@ -16,7 +16,7 @@ from vaegan.conditions import condition_values, parse_condition, with_condition
 from vaegan.config import ModelConfig
 from vaegan.data import Dataset
 from vaegan.errors import ConfigError, DataError, VaeganError
-from vaegan.evaluator import Evaluator, EvaluatorConfig
+from vaegan.judge import Evaluator, EvaluatorConfig
 from vaegan.metrics.similarity import agreement, attribute_similarity, generate
 from vaegan.models import VAEGAN
 from vaegan.train import train

@@ -24,8 +24,8 @@ from vaegan.config import ModelConfig
 from vaegan.data import FASHION_MNIST_CLASSES, Dataset
 from vaegan.errors import CheckpointError, DataError, VaeganError
 from vaegan.evaluate import edit_success, format_table
-from vaegan.evaluator import Evaluator, EvaluatorConfig, save_evaluator
 from vaegan.images import to_model, to_uint8
+from vaegan.judge import Evaluator, EvaluatorConfig, save_evaluator
 from vaegan.latent import edit_grid, random_walk, require_unconditional
 from vaegan.models import VAEGAN
 

@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 from vaegan.cli import main
 from vaegan.data import load_dataset
 from vaegan.errors import CheckpointError, VaeganError
-from vaegan.evaluator import load_evaluator, train_evaluator
 from vaegan.images import to_model
+from vaegan.judge import load_evaluator, train_evaluator
 from vaegan.metrics import distribution_distances
 from vaegan.metrics.coverage import precision_recall
 from vaegan.metrics.recon import pixel_metrics

@@ -21,10 +21,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import Tensor
 
-from vaegan.checkpoint import atomic_save_tensors, checkpoint_step, file_sha256, find_checkpoint
+from vaegan.checkpoint import checkpoint_step, find_checkpoint
 from vaegan.config import ConditionKind
 from vaegan.data import Dataset
 from vaegan.errors import CheckpointError, DataError
+from vaegan.files import atomic_save_tensors, file_sha256
 from vaegan.latent import encode_images, require_unconditional
 from vaegan.models import VAEGAN
 

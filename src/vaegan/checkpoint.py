@@ -11,7 +11,6 @@ moment leaves one complete checkpoint behind.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -20,71 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from torch import nn
+from safetensors.torch import save_file
 
 from vaegan.config import RunConfig
 from vaegan.errors import CheckpointError, ConfigError
+from vaegan.files import (
+    atomic_write_text,
+    load_weights,
+    publish_permissions,
+    read_json,
+    read_safetensors,
+)
 from vaegan.models import VAEGAN
 
 CHECKPOINT_DIR = "checkpoint"
 FORMAT_VERSION = 1
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def publish_permissions(path: Path, directory: bool = False) -> None:
-    """Give a temp file/folder (created 0600/0700) the permissions a plain open() would."""
-    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
-
-
-def file_digest(path: Path) -> hashlib._Hash:
-    """SHA-256 state of a file, read in 8 MiB pieces (cached data sets run to gigabytes); a
-    download resumes from it."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while piece := f.read(1 << 23):
-            digest.update(piece)
-    return digest
-
-
-def file_sha256(path: Path) -> str:
-    return file_digest(path).hexdigest()
-
-
-def atomic_save_tensors(
-    tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None
-) -> None:
-    """safetensors file written beside `path` and renamed over it, with plain file permissions."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
-        publish_permissions(tmp)  # safetensors creates 0600 files
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        publish_permissions(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def find_checkpoint(path: Path) -> Path:
@@ -154,39 +103,9 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[VAEGAN, 
     return model.to(device).eval(), config
 
 
-def load_weights(module: nn.Module, file: Path) -> None:
-    """Load a safetensors state dict, checking every key and shape first."""
-    tensors = _read_safetensors(file)
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{file}: does not match its config: missing {missing[:3]}, unexpected {unexpected[:3]}"
-        )
-    for key, value in expected.items():
-        if tensors[key].shape != value.shape:
-            raise CheckpointError(
-                f"{file}: tensor '{key}' has shape {tuple(tensors[key].shape)} but the config "
-                f"builds {tuple(value.shape)}"
-            )
-    module.load_state_dict(tensors)
-
-
-def read_json(file: Path) -> dict:
-    """A JSON object from `file`, or one CheckpointError naming the file and the problem."""
-    try:
-        data = json.loads(Path(file).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"{file}: cannot read ({err})") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{file}: expected a JSON object")
-    return data
-
-
 def checkpoint_step(ckpt: Path) -> int:
     """The step a checkpoint folder was taken after."""
-    trainer = read_json(ckpt / "trainer.json")
+    trainer = read_json(ckpt / "trainer.json", CheckpointError)
     if not isinstance(trainer.get("step"), int):
         raise CheckpointError(f"{ckpt / 'trainer.json'}: no integer 'step'")
     return trainer["step"]
@@ -194,8 +113,8 @@ def checkpoint_step(ckpt: Path) -> int:
 
 def load_trainer_state(ckpt: Path, optimizers: dict[str, torch.optim.Optimizer]) -> int:
     """Restore optimizer states in place; return the step the checkpoint was taken after."""
-    trainer = read_json(ckpt / "trainer.json")
-    tensors = _read_safetensors(ckpt / "trainer.safetensors")
+    trainer = read_json(ckpt / "trainer.json", CheckpointError)
+    tensors = read_safetensors(ckpt / "trainer.safetensors")
     for name, opt in optimizers.items():
         if name not in trainer.get("optimizers", {}):
             raise CheckpointError(f"{ckpt / 'trainer.json'}: no optimizer state for '{name}'")
@@ -224,12 +143,3 @@ def _flatten_optimizer(name: str, opt: torch.optim.Optimizer) -> tuple[dict, lis
             value = value if torch.is_tensor(value) else torch.tensor(value)
             tensors[f"{name}.{index}.{field}"] = value.detach().contiguous()
     return tensors, sd["param_groups"]
-
-
-def _read_safetensors(file: Path) -> dict[str, torch.Tensor]:
-    if not file.is_file():
-        raise CheckpointError(f"{file}: file not found")
-    try:
-        return load_file(file)
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{file}: not a readable safetensors file ({err})") from None

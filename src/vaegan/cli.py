@@ -34,9 +34,9 @@ from vaegan.data.cache import default_cache_dir
 from vaegan.data.download import SOURCES, download
 from vaegan.errors import VaeganError
 from vaegan.evaluate import METRICS, evaluate_run, format_table
-from vaegan.evaluator import SCORE, train_evaluator
 from vaegan.finetune import FEATURES, FinetuneConfig, finetune_run, format_results, record_result
 from vaegan.images import interleave_rows, make_grid, save_gif, save_images, to_model, to_uint8
+from vaegan.judge import SCORE, train_evaluator
 from vaegan.latent import (
     decode_codes,
     edit_grid,

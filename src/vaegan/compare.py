@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vaegan.checkpoint import read_json
 from vaegan.config import RunConfig
-from vaegan.errors import VaeganError
+from vaegan.errors import CheckpointError, VaeganError
+from vaegan.files import read_json
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -33,7 +33,9 @@ def comparison_rows(runs: list[Path]) -> tuple[list[str], list[dict[str, Any]]]:
             raise VaeganError(f"{run}: not a run directory (no config.json)")
         configs.append(flatten(RunConfig.load(config_file).to_dict()))
         eval_file = Path(run) / "eval.json"
-        metrics.append(read_json(eval_file).get("metrics", {}) if eval_file.is_file() else {})
+        metrics.append(
+            read_json(eval_file, CheckpointError).get("metrics", {}) if eval_file.is_file() else {}
+        )
     keys = list(configs[0])
     differing = [k for k in keys if len({json.dumps(c[k]) for c in configs}) > 1]
     metric_names = list(dict.fromkeys(name for m in metrics for name in m))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vaegan.errors import ConfigError
+from vaegan.files import atomic_write_text
 
 # The conditional variants (PAPER.md §5.3) are the first three with a condition y given to every
 # network: cvaegan, cvae, cgan.
@@ -323,8 +324,6 @@ class RunConfig:
         return _build(cls, raw, source, prefix="")
 
     def save(self, path: Path) -> None:
-        from vaegan.checkpoint import atomic_write_text  # late: checkpoint imports config
-
         atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod

@@ -8,31 +8,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from vaegan.attributes import DEFAULT_STRENGTH, AttributeVectors, Membership, index_of, membership
-from vaegan.checkpoint import (
-    atomic_write_text,
-    checkpoint_step,
-    file_sha256,
-    find_checkpoint,
-    load_model,
-)
+from vaegan.checkpoint import checkpoint_step, find_checkpoint, load_model
 from vaegan.conditions import condition_values
 from vaegan.data import load_run_data
 from vaegan.errors import DataError, VaeganError
-from vaegan.evaluator import JUDGE_TARGET, Evaluator, load_evaluator
-from vaegan.images import to_model, to_uint8
+from vaegan.files import atomic_write_text
+from vaegan.images import to_uint8
+from vaegan.judge import JUDGE_TARGET, Evaluator, load_evaluator
 from vaegan.latent import decode_codes, encode_images
-from vaegan.metrics import distribution_distances, extract_features, reconstruction_metrics
-from vaegan.metrics.cache import cached_features
-from vaegan.metrics.coverage import precision_recall
+from vaegan.metrics import reconstruction_metrics
 from vaegan.metrics.inception import (
     WEIGHTS,
     WEIGHTS_SHA256,
     InceptionFeatures,
     batch_size_for,
 )
+from vaegan.metrics.quality import SampleQuality, domain_names, domain_quality
 from vaegan.metrics.similarity import attribute_similarity
 from vaegan.models import VAEGAN
 
@@ -40,99 +33,6 @@ from vaegan.models import VAEGAN
 # the same features), Inception FID, Inception KID, recon, the share of samples per class,
 # edit success of attribute vectors, attribute similarity of conditional models.
 METRICS = ("fd", "fid", "kid", "recon", "classes", "edit", "similarity")
-
-
-class SampleQuality:
-    """Frechet and kernel distances of a model's samples to fixed real images, in some features.
-
-    The real images' features are computed once, so that the same object can score a model
-    every few thousand training steps (`--eval-every`) as cheaply as possible.
-    """
-
-    def __init__(
-        self,
-        extractor: nn.Module,
-        images: np.ndarray,
-        *,
-        seed: int = 0,
-        batch_size: int = 500,
-        device: torch.device | str = "cpu",
-        progress: bool = False,
-        cache_dir: Path | None = None,
-        images_id: str | None = None,
-        conditions: np.ndarray | None = None,
-        coverage: bool = False,
-    ) -> None:
-        """conditions (N, K): conditional models sample image i under the i-th real image's;
-        coverage: precision and recall of the samples too."""
-        self.extractor = extractor.to(device).eval()
-        self.coverage = coverage
-        self.conditions = None if conditions is None else torch.from_numpy(conditions)
-        self.n, self.seed, self.batch_size, self.progress = len(images), seed, batch_size, progress
-
-        def real_features() -> torch.Tensor:
-            batches = (
-                to_model(torch.from_numpy(images[i : i + batch_size])).to(device)
-                for i in range(0, self.n, batch_size)
-            )
-            return extract_features(self.extractor, batches, self.n, "data", progress)
-
-        self.real = cached_features(cache_dir, extractor.identity, images, real_features, images_id)
-
-    def __call__(self, model: VAEGAN) -> dict[str, float]:
-        """{"fd", "kid", "kid_std"} between the features of n samples and of the real images."""
-        self.extractor.to(model.device)
-        g = torch.Generator(device=model.device).manual_seed(self.seed)
-        batches = (
-            model.sample(min(self.batch_size, self.n - i), self.condition(i), generator=g)
-            for i in range(0, self.n, self.batch_size)
-        )
-        fake = extract_features(self.extractor, batches, self.n, "samples", self.progress)
-        distances = distribution_distances(self.real, fake, seed=self.seed)
-        return distances | (precision_recall(self.real, fake) if self.coverage else {})
-
-    def condition(self, start: int) -> torch.Tensor | None:
-        if self.conditions is None:
-            return None
-        return self.conditions[start : start + self.batch_size]
-
-
-class EvaluatorFeatures(nn.Module):
-    """The domain evaluator's penultimate layer as a feature extractor."""
-
-    def __init__(self, evaluator_dir: Path, data_name: str) -> None:
-        super().__init__()
-        self.evaluator, info = load_evaluator(evaluator_dir)
-        trained_on = info["config"]["data"]
-        if trained_on != data_name:
-            raise VaeganError(
-                f"{evaluator_dir}: the evaluator was trained on '{trained_on}', not '{data_name}'"
-            )
-        self.record = {
-            "path": str(evaluator_dir),
-            "sha256": file_sha256(Path(evaluator_dir) / "evaluator.safetensors"),
-            "test_metric": info["test_metric"],
-            "test_score": info["test_score"],
-        }
-        self.identity = f"evaluator:{self.record['sha256']}"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.evaluator.features(x)
-
-
-def domain_quality(
-    evaluator_dir: Path, data_name: str, images: np.ndarray, **kwargs
-) -> SampleQuality:
-    features = EvaluatorFeatures(evaluator_dir, data_name)
-    return SampleQuality(features, images, coverage=True, **kwargs)
-
-
-def domain_names(distances: dict[str, float]) -> dict[str, float]:
-    """Distances in the domain evaluator's features: "fd", "kd" for the kernel distance, and
-    the samples' precision and recall."""
-    names = {"fd": "fd", "kid": "kd", "kid_std": "kd_std", "precision": "precision",
-             "recall": "recall"}  # fmt: skip
-    return {names[k]: v for k, v in distances.items() if k in names}
 
 
 @torch.inference_mode()

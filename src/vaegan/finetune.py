@@ -21,17 +21,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from vaegan.checkpoint import (
-    atomic_write_text,
-    checkpoint_step,
-    find_checkpoint,
-    load_model,
-    read_json,
-)
+from vaegan.checkpoint import checkpoint_step, find_checkpoint, load_model
 from vaegan.data import Dataset, load_run_data
-from vaegan.errors import DataError, VaeganError
-from vaegan.evaluator import targets_of
+from vaegan.errors import CheckpointError, DataError, VaeganError
+from vaegan.files import atomic_write_text, read_json
 from vaegan.images import to_model
+from vaegan.judge import targets_of
 from vaegan.models import VAEGAN, Discriminator, evaluating
 
 Features = Literal["enc", "dis"]
@@ -270,7 +265,7 @@ def record_result(out: Path, run: Path, result: dict) -> dict:
     """Add `result` to the JSON record `out` under its data set and setting; other settings
     already there stay. Returns the whole record."""
     out = Path(out)
-    record = read_json(out) if out.exists() else {"run": str(run), "results": {}}
+    record = read_json(out, CheckpointError) if out.exists() else {"run": str(run), "results": {}}
     if not isinstance(record.get("results"), dict) or "run" not in record:
         raise VaeganError(f"{out}: not a finetune record (no 'run' and 'results')")
     # A record beside the run is the run's own; one elsewhere must not mix two runs' results.

@@ -15,12 +15,9 @@ from tqdm.auto import tqdm
 
 from vaegan.checkpoint import (
     CHECKPOINT_DIR,
-    atomic_write_text,
     checkpoint_step,
     find_checkpoint,
     load_trainer_state,
-    load_weights,
-    read_json,
     save_checkpoint,
 )
 from vaegan.conditions import condition_values, with_condition
@@ -34,9 +31,10 @@ from vaegan.distributed import (
     shutdown,
     sync_batchnorm,
 )
-from vaegan.errors import ConfigError, TrainingDiverged, VaeganError
-from vaegan.evaluate import domain_names, domain_quality
+from vaegan.errors import CheckpointError, ConfigError, TrainingDiverged, VaeganError
+from vaegan.files import atomic_write_text, load_weights, read_json
 from vaegan.images import interleave_rows, save_images, to_model, to_uint8
+from vaegan.metrics.quality import domain_names, domain_quality
 from vaegan.models import VAEGAN
 from vaegan.optim import make_optimizers, set_learning_rates, update_average
 from vaegan.precision import Precision
@@ -261,7 +259,9 @@ def _train(
         ckpt = find_checkpoint(run_dir)
         load_weights(model, ckpt / "model.safetensors")
         start = load_trainer_state(ckpt, optimizers)
-        precision.load_state_dict(read_json(ckpt / "trainer.json").get("grad_scaler"))
+        precision.load_state_dict(
+            read_json(ckpt / "trainer.json", CheckpointError).get("grad_scaler")
+        )
     conditions = condition_values(train_set, cfg.model)
     batches = Batches(
         train_set.images, cfg.train.batch_size, seed=cfg.train.seed, device=device,

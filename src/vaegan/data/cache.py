@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vaegan.checkpoint import file_sha256, publish_permissions
 from vaegan.data.dataset import Dataset, report
 from vaegan.data.transform import LoadOptions
 from vaegan.errors import DataError
+from vaegan.files import file_sha256, publish_permissions
 
 # Bump when a loader's output changes for the same inputs and options: old entries then miss.
 CACHE_FORMAT = 1

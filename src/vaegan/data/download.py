@@ -19,8 +19,8 @@ from typing import BinaryIO
 
 from tqdm.auto import tqdm
 
-from vaegan.checkpoint import file_digest, file_sha256
 from vaegan.errors import DataError
+from vaegan.files import file_digest, file_sha256
 
 CHUNK = 1 << 20  # 1 MiB: few syscalls, small memory, a smooth progress bar
 USER_AGENT = "vaegan-data-download"  # some hosts refuse urllib's default "Python-urllib/3.x"

@@ -17,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import Tensor
 
-from vaegan.checkpoint import atomic_save_tensors
+from vaegan.files import atomic_save_tensors
 
 
 def cached_features(

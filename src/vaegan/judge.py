@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from vaegan.checkpoint import atomic_save_tensors, atomic_write_text, load_weights
 from vaegan.data import Dataset
 from vaegan.errors import CheckpointError, DataError
+from vaegan.files import atomic_save_tensors, atomic_write_text, load_weights
 from vaegan.images import to_model
 
 Target = Literal["classes", "binary", "real"]

@@ -1,0 +1,114 @@
+"""Files written so that a crash never leaves half of one, and read with one clear error.
+
+The bottom layer beside `errors`: checkpoints, data caches, the judge and downloads all write and
+check files through it, so none of them imports the models to do so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from vaegan.errors import CheckpointError, VaeganError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def publish_permissions(path: Path, directory: bool = False) -> None:
+    """Give a temp file/folder (created 0600/0700) the permissions a plain open() would."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
+def file_digest(path: Path) -> hashlib._Hash:
+    """SHA-256 state of a file, read in 8 MiB pieces (cached data sets run to gigabytes); a
+    download resumes from it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while piece := f.read(1 << 23):
+            digest.update(piece)
+    return digest
+
+
+def file_sha256(path: Path) -> str:
+    return file_digest(path).hexdigest()
+
+
+def atomic_save_tensors(
+    tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None
+) -> None:
+    """safetensors file written beside `path` and renamed over it, with plain file permissions."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        publish_permissions(tmp)  # safetensors creates 0600 files
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temporary file in the same folder, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        publish_permissions(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(file: Path, error: type[VaeganError] = VaeganError) -> dict:
+    """A JSON object from `file`, or one `error` naming the file and the problem."""
+    try:
+        data = json.loads(Path(file).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise error(f"{file}: cannot read ({err})") from None
+    if not isinstance(data, dict):
+        raise error(f"{file}: expected a JSON object")
+    return data
+
+
+def load_weights(module: nn.Module, file: Path) -> None:
+    """Load a safetensors state dict, checking every key and shape first."""
+    tensors = read_safetensors(file)
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{file}: does not match its config: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    for key, value in expected.items():
+        if tensors[key].shape != value.shape:
+            raise CheckpointError(
+                f"{file}: tensor '{key}' has shape {tuple(tensors[key].shape)} but the config "
+                f"builds {tuple(value.shape)}"
+            )
+    module.load_state_dict(tensors)
+
+
+def read_safetensors(file: Path) -> dict[str, torch.Tensor]:
+    if not file.is_file():
+        raise CheckpointError(f"{file}: file not found")
+    try:
+        return load_file(file)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{file}: not a readable safetensors file ({err})") from None
