@@ -1,4 +1,4 @@
-"""Conditional VAE/GAN, VAE and GAN (PAPER.md §5.3): y reaches every network, and the commands."""
+"""Conditional VAE/GAN, VAE and GAN (METHOD.md §5.3): y reaches every network, and the commands."""
 
 import json
 from dataclasses import replace

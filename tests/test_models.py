@@ -9,7 +9,7 @@ from vaegan.models import VAEGAN
 
 
 def test_paper_architecture_at_64x64x3():
-    cfg = ModelConfig()  # the paper's CelebA networks (PAPER.md §1)
+    cfg = ModelConfig()  # the paper's CelebA networks (METHOD.md §1)
     assert cfg.enc_channels == (64, 128, 256) and cfg.enc_hidden == 1024
     assert cfg.dec_channels == (256, 128, 32)
     assert cfg.dis_first_channels == 32 and cfg.dis_channels == (128, 256, 256)

@@ -1,4 +1,4 @@
-"""The code's optimisation (PAPER.md §3): weight decay, learning-rate schedule; the EMA."""
+"""The code's optimisation (METHOD.md §3): weight decay, learning-rate schedule; the EMA."""
 
 import math
 from dataclasses import replace

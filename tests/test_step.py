@@ -1,4 +1,4 @@
-"""Algorithm 1: each network's gradient is exactly the gradient of its own loss (PAPER.md §3)."""
+"""Algorithm 1: each network's gradient is exactly the gradient of its own loss (METHOD.md §3)."""
 
 from dataclasses import replace
 
@@ -281,7 +281,7 @@ def test_training_lowers_the_loss_on_a_fixed_batch(variant):
     optimizers = make_optimizers(model, OptimConfig(lr=1e-3))
     cfg = LossConfig(margin=None)
     # With a Dis (gan, vaegan, vae_disl), Enc's loss chases Dis's moving features, so watch Dis,
-    # which must learn to tell the fixed batch from fakes (the sign of L_GAN, trap 1).
+    # which must learn to tell the fixed batch from fakes (the sign of L_GAN, pitfall 1).
     watched = "dis" if model.cfg.has_discriminator else "enc"
     y = condition(model)
 

@@ -1,6 +1,6 @@
-"""Visual attribute vectors (PAPER.md §5.2): v_a = mean z of images with a - mean z without a.
+"""Visual attribute vectors (METHOD.md §5.2): v_a = mean z of images with a - mean z without a.
 
-Encoded with z = mu (trap 12), from the first n images of a split (the code: 10,000 training
+Encoded with z = mu (pitfall 12), from the first n images of a split (the code: 10,000 training
 images). What "with a" means depends on the data set's annotations:
     class   one class against the rest (Fashion-MNIST, MNIST, SVHN, image folders)
     binary  a 0/1 attribute is 1 (CelebA)

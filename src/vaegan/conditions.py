@@ -1,4 +1,4 @@
-"""The condition y of conditional models (PAPER.md §5.3): one-hot classes or attribute values,
+"""The condition y of conditional models (METHOD.md §5.3): one-hot classes or attribute values,
 taken from a data set's annotations or from the user."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Run configuration: frozen dataclasses, composed, with a strict JSON round trip.
 
-Defaults follow the authors' code (PAPER.md §7); every deviation is marked where it is used.
+Defaults follow the authors' code (METHOD.md §7); every deviation is marked where it is used.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Literal
 from vaegan.errors import ConfigError
 from vaegan.files import atomic_write_text
 
-# The conditional variants (PAPER.md §5.3) are the first three with a condition y given to every
+# The conditional variants (METHOD.md §5.3) are the first three with a condition y given to every
 # network: cvaegan, cvae, cgan.
 Variant = Literal["vaegan", "vae", "gan", "vae_disl", "cvaegan", "cvae", "cgan"]
 VARIANTS: tuple[str, ...] = typing.get_args(Variant)
@@ -33,7 +33,7 @@ CODE_BATCH = 64
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Networks of PAPER.md §1; channel counts and stage count follow from `image_size`."""
+    """Networks of METHOD.md §1; channel counts and stage count follow from `image_size`."""
 
     variant: Variant = "vaegan"
     image_size: int = 64
@@ -41,7 +41,7 @@ class ModelConfig:
     z_dim: int = 128
     width: float = 1.0  # multiplies every channel and hidden-unit count
     # Index into Dis's convolutions of the feature layer Dis_l (its output before BN/ReLU).
-    # -1 = the last conv, which is the 4th at 32 and 64 px: the code's recon_depth=9 (trap 7).
+    # -1 = the last conv, which is the 4th at 32 and 64 px: the code's recon_depth=9 (pitfall 7).
     # Several indices (a list): L_llike sums the errors of all those layers (a deviation).
     feature_conv: int | tuple[int, ...] = -1
     # Conditional variants: names of the condition's entries (class names or attribute names) and
@@ -168,15 +168,15 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Weights and forms of the losses of PAPER.md §2-3."""
+    """Weights and forms of the losses of METHOD.md §2-3."""
 
-    # Dec minimises gamma * L_llike + adversarial term; code: w/(1-w) with w = 1e-5 (trap 8).
+    # Dec minimises gamma * L_llike + adversarial term; code: w/(1-w) with w = 1e-5 (pitfall 8).
     gamma: float = 1e-5
-    # Share of Dis's BCE gradient on real images; the generated ones share the rest (trap 11).
+    # Share of Dis's BCE gradient on real images; the generated ones share the rest (pitfall 11).
     real_weight: float = 0.66
     # "saturating" (code: Dec minimises log(1 - D(G))) or "non_saturating" (-log D(G), a deviation).
     generator_loss: Literal["saturating", "non_saturating"] = "saturating"
-    # Equilibrium gating of Dis/Dec updates (trap 10); margin None turns it off.
+    # Equilibrium gating of Dis/Dec updates (pitfall 10); margin None turns it off.
     equilibrium: float = 0.68
     margin: float | None = 0.35
     # Std of the Gaussian observation models: on Dis_l features (paper and code: 1, identity
@@ -187,7 +187,7 @@ class LossConfig:
     # pixel_sigma) to the learned-similarity one (0: off, the paper). A deviation: the learned
     # features leave high frequencies that no Dis_l channel sees unconstrained.
     pixel_weight: float = 0.0
-    # Which passes compute X_tilde and Dis_l (trap 5). "code": Dec on Z for L_llike, Dis_l on
+    # Which passes compute X_tilde and Dis_l (pitfall 5). "code": Dec on Z for L_llike, Dis_l on
     # [X_tilde; X], then Dec again on [Z; Z_p] and Dis on [X; Dec(Z); Dec(Z_p)] for L_GAN.
     # "fused": one Dec pass on [Z; Z_p] and one Dis pass on [X; X_tilde; X_p] serve both
     # (cheaper; BN statistics then mix posterior and prior codes, docs/DEVIATIONS.md).
@@ -219,7 +219,7 @@ class LossConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     """The code: RMSProp; lr 0.02/64 annealed per epoch to 1e-5/64 (deeppy's GammaAnnealer);
-    weight decay 1e-5 on conv/FC weights of a batch-summed loss (PAPER.md §3)."""
+    weight decay 1e-5 on conv/FC weights of a batch-summed loss (METHOD.md §3)."""
 
     optimizer: Literal["rmsprop", "adam"] = "rmsprop"
     lr: float = 0.02 / CODE_BATCH
@@ -229,7 +229,7 @@ class OptimConfig:
     # that of the batch-SUM, the same update as 2e-5 / 64 here (torch's usual 1e-5 is 32x more).
     # Conv/FC weights only: none on biases, BN, and Enc's mu/logvar head (as the code).
     weight_decay: float = 2e-5 / CODE_BATCH
-    rmsprop_alpha: float = 0.9  # deeppy's RMSProp decay (UNVERIFIED in PAPER.md)
+    rmsprop_alpha: float = 0.9  # deeppy's RMSProp decay (unsettled in METHOD.md)
     adam_betas: tuple[float, float] = (0.5, 0.999)
     # "gamma": per epoch e of `epoch_steps` steps, lr_e = lr - (e / E)^lr_gamma (lr - lr_final)
     # with E = train.steps / epoch_steps epochs (the code: 150 of 250); "constant": lr throughout.
@@ -263,7 +263,7 @@ class DataConfig:
     name: str = "fashion-mnist"
     data_dir: str | None = None  # None: the data set's default directory
     split: str = "train"  # trained on; grids and --eval-every use "test"
-    crop: Literal["auto", "center", "none"] = "auto"  # auto: the data set's own (PAPER.md 5)
+    crop: Literal["auto", "center", "none"] = "auto"  # auto: the data set's own (METHOD.md §5)
     resize: bool = True  # False: images must already have the model's size
     flip: bool = False  # random horizontal flips of training batches
     skip_bad_images: bool = False  # leave out (and report) images that cannot be decoded

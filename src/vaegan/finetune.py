@@ -1,4 +1,4 @@
-"""Unsupervised pretraining for a supervised task (PAPER.md §5.4): a classifier on a run's Enc
+"""Unsupervised pretraining for a supervised task (METHOD.md §5.4): a classifier on a run's Enc
 (or Dis) trained on a few labelled images, against the same network trained from scratch.
 
 The classifier is one linear layer on the network's hidden FC layer (after its BN and ReLU):

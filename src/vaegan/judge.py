@@ -3,7 +3,7 @@
 It shares no weights and no code path with the generative models it judges (it imports neither
 models.py nor step.py). Its penultimate layer gives the features of the domain Frechet distance
 ("FD"); its predictions judge samples and edits: class ids (cross-entropy), binary attributes (BCE,
-CelebA) or real-valued attributes (regression, LFW: PAPER.md §5.3's attribute regressor).
+CelebA) or real-valued attributes (regression, LFW: METHOD.md §5.3's attribute regressor).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The losses of PAPER.md §2 as pure functions: tensors in, scalar out.
+"""The losses of METHOD.md §2 as pure functions: tensors in, scalar out.
 
 Reduction everywhere: summed over the elements of one sample, averaged over the batch. The code sums
 over the batch as well and divides its learning rate by the batch size, which is the same update.
@@ -16,7 +16,7 @@ from torch import Tensor
 def kl_prior(mu: Tensor, logvar: Tensor, free_bits: float = 0.0) -> Tensor:
     """L_prior = KL(q(z|x) || N(0, I)) = -1/2 sum_j (1 + log s_j^2 - mu_j^2 - s_j^2)  (§2).
 
-    mu, logvar: (B, z). `logvar` is log sigma^2 (trap 9). With free bits (a deviation, off in
+    mu, logvar: (B, z). `logvar` is log sigma^2 (pitfall 9). With free bits (a deviation, off in
     the code) each dimension's batch-mean KL counts as at least `free_bits` nats, so the gradient
     stops pulling a dimension towards the prior once it is below that.
     """
@@ -50,7 +50,7 @@ def discriminator_loss(cost_real: Tensor, cost_fake: Tensor, real_weight: float)
     """Dis's side of L_GAN, minimised: -[log D(x) + log(1 - D(x_fake))], from `gan_costs`.
 
     The code weights real images by `real_weight` and shares 1 - real_weight among the fakes
-    (0.66 vs 0.17 each for F = 2B, trap 11); with the batch-size reduction that is a weighted
+    (0.66 vs 0.17 each for F = 2B, pitfall 11); with the batch-size reduction that is a weighted
     mean of the two halves.
     """
     return real_weight * cost_real + (1 - real_weight) * cost_fake
@@ -59,7 +59,7 @@ def discriminator_loss(cost_real: Tensor, cost_fake: Tensor, real_weight: float)
 def generator_loss(logit_fake: Tensor, batch_size: int, *, saturating: bool = True) -> Tensor:
     """Dec's adversarial term, summed over the F fakes and divided by the batch size B.
 
-    Saturating (the code, trap 2): minimise log(1 - D(G)) = -softplus(l).
+    Saturating (the code, pitfall 2): minimise log(1 - D(G)) = -softplus(l).
     Non-saturating (a deviation): minimise -log D(G) = softplus(-l).
     The code's Dec gets the unweighted gradient summed over both fakes, hence sum / B.
     """

@@ -1,4 +1,4 @@
-"""Enc, Dec (= Gen) and Dis of PAPER.md §1, built from the image size, and the model of all 3."""
+"""Enc, Dec (= Gen) and Dis of METHOD.md §1, built from the image size, and the model of all 3."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def init_weights(module: nn.Module, kind: str = "autofiller") -> None:
 
 
 class JoinCondition(nn.Module):
-    """Where the condition y (B, K) joins a conditional network (PAPER.md §5.3): concatenated to
+    """Where the condition y (B, K) joins a conditional network (METHOD.md §5.3): concatenated to
     a flat vector, or broadcast to K constant feature maps appended to a conv input (the code's
     AppendSpatially). No parameters: the layer after it takes K more inputs."""
 
@@ -105,7 +105,7 @@ class Encoder(nn.Module):
         layers += [nn.Flatten(), *joined(cfg), nn.Linear(flat + k, cfg.enc_hidden, bias=False)]
         layers += [bn1d(cfg.enc_hidden), nn.ReLU()]
         self.body = nn.Sequential(*layers)
-        # mu and logvar heads fused into one matmul; the code's "log_sigma" is log sigma^2 (trap 9)
+        # mu and logvar heads fused into one matmul; the code's "log_sigma" is log sigma^2 (pitfall 9)
         self.head = nn.Linear(cfg.enc_hidden, 2 * cfg.z_dim)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -152,7 +152,7 @@ class Discriminator(nn.Module):
     """x (B, C, H, W) -> (features Dis_l(x), logit (B,)).
 
     A stride-1 conv without BN, then stride-2 convs + BN + ReLU, FC + BN + ReLU, FC to one logit.
-    The feature layer is the output of conv `feature_conv` before its BN and ReLU (trap 7); with
+    The feature layer is the output of conv `feature_conv` before its BN and ReLU (pitfall 7); with
     several feature layers, their outputs flattened and concatenated (B, F).
     Conditional: y joins the image and the flattened conv features.
     """
@@ -233,7 +233,7 @@ class Discriminator(nn.Module):
 
 @contextlib.contextmanager
 def evaluating(module: nn.Module) -> Iterator[None]:
-    """BN on running statistics for inference (trap 13); restores the previous mode."""
+    """BN on running statistics for inference (pitfall 13); restores the previous mode."""
     was_training = module.training
     module.eval()
     try:
@@ -329,7 +329,7 @@ class VAEGAN(nn.Module):
 
     @torch.inference_mode()
     def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """Images -> z = mu(x): the test-time code uses the mean, no sampling (trap 12)."""
+        """Images -> z = mu(x): the test-time code uses the mean, no sampling (pitfall 12)."""
         enc = self._require_encoder()
         y = self.condition_for(y, len(x))
         with evaluating(enc):

@@ -1,6 +1,6 @@
 """One optimizer per network, the code's learning-rate schedule, and the weights' moving average.
 
-The code (PAPER.md §3): RMSProp, lr 0.02/64 annealed once per epoch by deeppy's
+The code (METHOD.md §3): RMSProp, lr 0.02/64 annealed once per epoch by deeppy's
 GammaAnnealer, lr_e = start - (e / E)^0.75 (start - stop), stop 1e-5/64, E = 150 epochs of 250
 batches; weight decay on conv/FC weights but not on biases, BN or Enc's mu/logvar head.
 """

@@ -1,18 +1,18 @@
-"""Algorithm 1 (PAPER.md §3) and its variants: one forward, each network's gradient from its loss.
+"""Algorithm 1 (METHOD.md §3) and its variants: one forward, each network's gradient from its loss.
 
     Z <- Enc(X);  L_prior;  X_tilde <- Dec(Z);  L_llike^{Dis_l};  Z_p ~ N(0, I);  X_p <- Dec(Z_p)
     L_GAN <- log Dis(X) + log(1 - Dis(X_tilde)) + log(1 - Dis(X_p))
-    theta_Enc <- -grad(L_prior + L_llike)          no GAN gradient reaches Enc (trap 3)
-    theta_Dec <- -grad(gamma L_llike - L_GAN)      Dec minimises its adversarial term (trap 1)
-    theta_Dis <- -grad(L_GAN)                      Dis maximises L_GAN; no L_llike gradient (trap 4)
+    theta_Enc <- -grad(L_prior + L_llike)          no GAN gradient reaches Enc (pitfall 3)
+    theta_Dec <- -grad(gamma L_llike - L_GAN)      Dec minimises its adversarial term (pitfall 1)
+    theta_Dis <- -grad(L_GAN)                      Dis maximises L_GAN; no L_llike gradient (pitfall 4)
 
-Conditional variants (cvaegan, cvae, cgan; PAPER.md §5.3) run the same algorithm with the batch's
+Conditional variants (cvaegan, cvae, cgan; METHOD.md §5.3) run the same algorithm with the batch's
 condition Y given to every network: Enc(X, Y), Dec(Z, Y) and Dec(Z_p, Y), Dis(., Y).
 
 Each network's gradient is `torch.autograd.grad` of its own loss with respect to its own parameters,
 so isolation holds by construction rather than by detaching: L_llike's gradient flows *through* Dis
 into Dec and Enc, but never into Dis's parameters. All gradients are taken from the one graph
-before any optimizer steps (simultaneous updates, trap 15).
+before any optimizer steps (simultaneous updates, pitfall 15).
 """
 
 from __future__ import annotations
@@ -83,10 +83,10 @@ def forward(
 def dis_terms(
     model: VAEGAN, x: Tensor, fakes: Tensor, y: Tensor | None, cfg: LossConfig
 ) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
-    """One Dis pass over [X; fakes] (BN statistics mix real and fake, trap 5).
+    """One Dis pass over [X; fakes] (BN statistics mix real and fake, pitfall 5).
 
-    Returns Dis_l features of all of them, Dis's loss (BCE, weighted as the code, trap 11; plus
-    the R1 penalty if asked), Dec's adversarial term on the fakes (trap 2), and stats to log.
+    Returns Dis_l features of all of them, Dis's loss (BCE, weighted as the code, pitfall 11; plus
+    the R1 penalty if asked), Dec's adversarial term on the fakes (pitfall 2), and stats to log.
     """
     batch = x.shape[0]
     if cfg.r1 > 0:  # R1 needs the logits' gradient with respect to the real images
@@ -117,7 +117,7 @@ def gan_forward(
 def encode(
     model: VAEGAN, x: Tensor, y: Tensor | None, cfg: LossConfig, noise: Callable[[], Tensor]
 ) -> tuple[Tensor, Tensor]:
-    """Z <- Enc(X), one reparameterised sample per image (trap 12); and L_prior."""
+    """Z <- Enc(X), one reparameterised sample per image (pitfall 12); and L_prior."""
     mu, logvar = model.enc(x, y)
     z = mu + (0.5 * logvar).exp() * noise()
     return z, kl_prior(mu, logvar, cfg.free_bits)
@@ -174,7 +174,7 @@ def vaegan_forward(
         dec_loss = l_llike  # the learned similarity only; Dec gets no adversarial gradient
     else:
         dec_loss = cfg.gamma * l_llike + l_adv
-    enc_loss = kl_weight * l_prior + l_llike  # no GAN term reaches Enc (trap 3)
+    enc_loss = kl_weight * l_prior + l_llike  # no GAN term reaches Enc (pitfall 3)
     return Forward(losses={"enc": enc_loss, "dec": dec_loss, "dis": l_dis}, stats=stats)
 
 
@@ -184,7 +184,7 @@ def adversarial_networks(variant: str) -> tuple[str, ...]:
 
 
 def gate(stats: dict[str, Tensor], cfg: LossConfig, variant: str) -> dict[str, bool]:
-    """The code's equilibrium gating (trap 10): which adversarial networks step this time.
+    """The code's equilibrium gating (pitfall 10): which adversarial networks step this time.
 
     Dis too strong (a cost below equilibrium - margin): skip Dis. Dis too weak (a cost above
     equilibrium + margin): skip Dec, all of its step. Both skipped: update both. One host sync.

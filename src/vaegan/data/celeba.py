@@ -22,7 +22,7 @@ SPLITS = ("train", "val", "test", "trainval")
 PARTITIONS = {"train": {0}, "val": {1}, "test": {2}, "trainval": {0, 1}}
 IMAGES_DIR, IMAGES_ZIP = "img_align_celeba", "img_align_celeba.zip"
 ATTRIBUTES, PARTITION = "list_attr_celeba.txt", "list_eval_partition.txt"
-# PAPER.md 5.1: rows 40..188 and columns 15..163 of the aligned 218x178 image.
+# METHOD.md §5.1: rows 40..188 and columns 15..163 of the aligned 218x178 image.
 ALIGNED_SHAPE = (218, 178)
 PAPER_BOX: Box = (40, 15, 148, 148)
 

@@ -24,10 +24,10 @@ from vaegan.errors import DataError
 
 SPLITS = ("train", "test")  # people-disjoint, drawn from options.split_seed
 ATTRIBUTES = "lfw_attributes.txt"
-# Deep-funneled images are aligned, the closest to the code's landmark alignment (PAPER.md 5.3).
+# Deep-funneled images are aligned, the closest to the code's landmark alignment (METHOD.md §5.3).
 IMAGE_SOURCES = ("lfw-deepfunneled", "lfw-deepfunneled.tgz", "lfw", "lfw.tgz")
 FACE_SHAPE = (250, 250)
-CENTER_150: Box = (50, 50, 150, 150)  # PAPER.md 5.3: the centre 150x150 of the 250x250 image
+CENTER_150: Box = (50, 50, 150, 150)  # METHOD.md §5.3: the centre 150x150 of the 250x250 image
 
 Key = tuple[str, int]  # (person with underscores, image number)
 

@@ -26,7 +26,7 @@ Box = tuple[int, int, int, int]
 class LoadOptions:
     """What a data set is turned into; every field is part of the data cache's key.
 
-    crop: "auto" is the data set's own (CelebA: PAPER.md 5.1's 148x148 at row 40, column 15;
+    crop: "auto" is the data set's own (CelebA: METHOD.md §5.1's 148x148 at row 40, column 15;
     LFW: the centre 150x150 of 5.3; image folders: the centred square; otherwise none),
     "center" the largest centred square, "none" the whole image.
     resize: resample to image_size; False requires the images to have that size already.
@@ -97,7 +97,7 @@ def blur(x: torch.Tensor, sigma_h: float, sigma_w: float) -> torch.Tensor:
 
 def axis_operator(n_in: int, n_out: int) -> torch.Tensor:
     """(n_out, n_in) matrix of one axis' resampling: Gaussian blur when shrinking by s > 1
-    (sigma = sqrt(s) / 2; CelebA: sqrt(148/64)/2 = 0.76, PAPER.md 5.1), then bicubic
+    (sigma = sqrt(s) / 2; CelebA: sqrt(148/64)/2 = 0.76, METHOD.md §5.1), then bicubic
     interpolation. Found by resampling the identity: both steps are linear and separable."""
     basis = torch.eye(n_in).reshape(n_in, 1, n_in, 1)  # n_in one-column images, one per pixel
     sigma = math.sqrt(n_in / n_out) / 2 if n_in > n_out else 0.0

@@ -1,4 +1,4 @@
-"""Attribute similarity of conditional generation (PAPER.md §5.3, Table 1).
+"""Attribute similarity of conditional generation (METHOD.md §5.3, Table 1).
 
 One image is generated per test-set condition y; the independent evaluator predicts its
 attributes a; per image, the cosine similarity of a and y and their squared error, summed over
