@@ -16,6 +16,7 @@ from pathlib import Path
 
 from vaegan.checkpoint import load_model
 from vaegan.data import load_run_data
+from vaegan.judge import default_evaluator
 from vaegan.metrics.quality import domain_names, domain_quality
 from vaegan.prior import fit_prior, with_prior
 
@@ -29,7 +30,7 @@ def main() -> None:
     trained, cfg = load_model(args.run)
     test = load_run_data(cfg, "test").images[: args.n]
     train = load_run_data(cfg, cfg.data.split).images
-    quality = domain_quality(Path("evaluators") / cfg.data.name, cfg.data.name, test)
+    quality = domain_quality(default_evaluator(cfg.data.name), cfg.data.name, test)
     print(f"{args.run} (step of its checkpoint), domain features, n = {args.n}")
     print("| prior | fit seconds | FD | precision | recall |")
     print("|---|---|---|---|---|")

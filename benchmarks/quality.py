@@ -43,6 +43,7 @@ from vaegan.data import load_run_data
 from vaegan.data.cache import default_cache_dir
 from vaegan.errors import VaeganError
 from vaegan.evaluate import evaluate_run
+from vaegan.judge import default_evaluator
 from vaegan.metrics.quality import domain_quality
 from vaegan.models import VAEGAN
 from vaegan.optim import make_optimizers
@@ -142,7 +143,7 @@ def train_run(cfg: RunConfig, run: Path, threads: int | None) -> float | None:
 def evaluate(run: Path, cfg: RunConfig, fd_n: int, fid_n: int) -> dict[str, float]:
     # The real images' features are cached, so each model costs only its own samples' features.
     options = {
-        "evaluator_dir": Path("evaluators") / cfg.data.name,
+        "evaluator_dir": default_evaluator(cfg.data.name),
         "progress": False,
         "cache_dir": default_cache_dir(),
     }
@@ -159,7 +160,7 @@ def diagnostics(run: Path, cfg: RunConfig, n: int) -> dict[str, float]:
     N(0, I) instead of the fitted prior, and with the trained Dec instead of its moving average."""
     model, _ = load_model(run)
     test = load_run_data(cfg, "test").images[:n]
-    quality = domain_quality(Path("evaluators") / cfg.data.name, cfg.data.name, test)
+    quality = domain_quality(default_evaluator(cfg.data.name), cfg.data.name, test)
     out = {}
     if cfg.model.prior == "fitted":
         out["fd_standard_prior"] = quality(with_prior(model, "standard"))["fd"]

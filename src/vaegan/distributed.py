@@ -56,6 +56,26 @@ class Distributed:
         pieces = flat.split([t.numel() for t in tensors])
         return [p.view_as(t).to(t.dtype) for t, p in zip(tensors, pieces, strict=True)]
 
+    def mean_stats(self, stats: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The logged statistics of the global batch, so that every rank gates alike."""
+        return dict(zip(stats, self.mean(list(stats.values())), strict=True))
+
+    def mean_gradients(
+        self, grads: dict[str, tuple[Tensor, ...]], model: nn.Module
+    ) -> dict[str, tuple[Tensor, ...]]:
+        """Each network's gradients averaged across ranks, in one all-reduce that also averages
+        (and writes back) the model's floating-point buffers: BatchNorm's running statistics
+        then stay equal on every rank without sync_batchnorm."""
+        if not self.enabled:
+            return grads
+        buffers = [b for b in model.buffers() if b.is_floating_point()]
+        averaged = iter(self.mean([g for net in grads.values() for g in net] + buffers))
+        grads = {name: tuple(next(averaged) for _ in net) for name, net in grads.items()}
+        with torch.no_grad():
+            for buffer in buffers:
+                buffer.copy_(next(averaged))
+        return grads
+
     def any(self, flag: bool, device: torch.device) -> bool:
         """True on every rank if it is True on any (a Ctrl-C seen by one rank stops them all)."""
         if not self.enabled:

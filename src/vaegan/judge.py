@@ -25,10 +25,16 @@ from vaegan.files import atomic_save_tensors, atomic_write_text, load_weights
 from vaegan.images import to_model
 
 Target = Literal["classes", "binary", "real"]
+# Where `vaegan train-evaluator` saves a data set's judge, and where every user of one looks.
+EVALUATORS_DIR = Path("evaluators")
 # What the test score of each target is.
 SCORE = {"classes": "accuracy", "binary": "mean attribute accuracy", "real": "mse"}
 # The target that judges each kind of attribute or condition (vaegan.config.ConditionKind).
 JUDGE_TARGET = {"class": "classes", "binary": "binary", "real": "real"}
+
+
+def default_evaluator(data_name: str) -> Path:
+    return EVALUATORS_DIR / data_name
 
 
 @dataclass(frozen=True)

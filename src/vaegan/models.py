@@ -105,7 +105,7 @@ class Encoder(nn.Module):
         layers += [nn.Flatten(), *joined(cfg), nn.Linear(flat + k, cfg.enc_hidden, bias=False)]
         layers += [bn1d(cfg.enc_hidden), nn.ReLU()]
         self.body = nn.Sequential(*layers)
-        # mu and logvar heads fused into one matmul; the code's "log_sigma" is log sigma^2 (pitfall 9)
+        # mu and logvar heads in one matmul; the code's "log_sigma" is log sigma^2 (pitfall 9)
         self.head = nn.Linear(cfg.enc_hidden, 2 * cfg.z_dim)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -2,9 +2,9 @@
 
     Z <- Enc(X);  L_prior;  X_tilde <- Dec(Z);  L_llike^{Dis_l};  Z_p ~ N(0, I);  X_p <- Dec(Z_p)
     L_GAN <- log Dis(X) + log(1 - Dis(X_tilde)) + log(1 - Dis(X_p))
-    theta_Enc <- -grad(L_prior + L_llike)          no GAN gradient reaches Enc (pitfall 3)
-    theta_Dec <- -grad(gamma L_llike - L_GAN)      Dec minimises its adversarial term (pitfall 1)
-    theta_Dis <- -grad(L_GAN)                      Dis maximises L_GAN; no L_llike gradient (pitfall 4)
+    theta_Enc <- -grad(L_prior + L_llike)      no GAN gradient reaches Enc (pitfall 3)
+    theta_Dec <- -grad(gamma L_llike - L_GAN)  Dec minimises its adversarial term (pitfall 1)
+    theta_Dis <- -grad(L_GAN)                  Dis maximises L_GAN; no L_llike gradient (pitfall 4)
 
 Conditional variants (cvaegan, cvae, cgan; METHOD.md §5.3) run the same algorithm with the batch's
 condition Y given to every network: Enc(X, Y), Dec(Z, Y) and Dec(Z_p, Y), Dis(., Y).
@@ -231,28 +231,20 @@ def train_step(
     y: the batch's condition (B, K) in a conditional model; kl_weight: L_prior's weight.
 
     With several ranks, the statistics (so the gating decision) and the gradients are those of
-    the global batch: averaged across ranks, one all-reduce each. BatchNorm running statistics
-    ride along with the gradients, so every rank keeps the same ones (with sync_batchnorm they
-    are equal already).
+    the global batch (Distributed.mean_stats, Distributed.mean_gradients).
     """
     for optimizer in optimizers.values():  # last step's gradients would outlive this forward
         optimizer.zero_grad(set_to_none=True)
     with precision.autocast():
         out = forward(model, x, cfg, generator, dist, y, kl_weight)
-    out.stats = dict(zip(out.stats, dist.mean(list(out.stats.values())), strict=True))
+    out.stats = dist.mean_stats(out.stats)
     gated = gate(out.stats, cfg, model.cfg.base_variant)
     skip = {name for name, update in gated.items() if not update}
     names = [name for name in out.losses if name not in skip]
-    grads = gradients(model, out.losses, names, precision)
-    running = [b for b in model.buffers() if b.is_floating_point()] if dist.enabled else []
-    flat = iter(dist.mean([g for name in names for g in grads[name]] + running))
-    grads = {name: tuple(next(flat) for _ in grads[name]) for name in names}
-    with torch.no_grad():
-        for buffer in running:
-            buffer.copy_(next(flat))
+    grads = dist.mean_gradients(gradients(model, out.losses, names, precision), model)
     nets = model.networks()
-    for name in names:
-        for p, g in zip(nets[name].parameters(), grads[name], strict=True):
+    for name, net_grads in grads.items():
+        for p, g in zip(nets[name].parameters(), net_grads, strict=True):
             p.grad = g
         precision.step(optimizers[name])
     precision.update()

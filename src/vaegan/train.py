@@ -7,6 +7,7 @@ import math
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from vaegan.checkpoint import (
 from vaegan.conditions import condition_values, with_condition
 from vaegan.config import LossConfig, RunConfig
 from vaegan.data import Dataset, load_run_data
-from vaegan.data.batches import Batches
+from vaegan.data.batches import Batches, stream_seed
 from vaegan.distributed import (
     Distributed,
     check_batch,
@@ -34,7 +35,8 @@ from vaegan.distributed import (
 from vaegan.errors import CheckpointError, ConfigError, TrainingDiverged, VaeganError
 from vaegan.files import atomic_write_text, load_weights, read_json
 from vaegan.images import interleave_rows, save_images, to_model, to_uint8
-from vaegan.metrics.quality import domain_names, domain_quality
+from vaegan.judge import default_evaluator
+from vaegan.metrics.quality import SampleQuality, domain_names, domain_quality
 from vaegan.models import VAEGAN
 from vaegan.optim import make_optimizers, set_learning_rates, update_average
 from vaegan.precision import Precision
@@ -146,11 +148,6 @@ def refit_prior(model: VAEGAN, images: np.ndarray, dist: Distributed) -> None:
         buffer.copy_(mean)
 
 
-def step_seed(seed: int, step: int) -> int:
-    """Seed of the noise (eps, z_p) of one step: resuming needs no RNG state."""
-    return (seed * 1_000_003 + step) % (2**63)
-
-
 class Grids:
     """Sample and reconstruction grids from the same draws every time (the same z under N(0, I))
     and fixed held-out images (conditional models: samples take the conditions of the first
@@ -231,8 +228,39 @@ def _train(
     cache_dir: Path | None,
 ) -> Path:
     check_batch(cfg.train.batch_size, dist.world)
-    # Data first: a missing or broken data set fails before the run directory is touched. The
-    # main rank builds the cache while the others wait, then they read it.
+    train_set, held_out = load_data(cfg, dist, cache_dir, progress)
+    cfg = with_condition(cfg, train_set)  # conditional models: the data's classes or attributes
+    prepare_run_dir(cfg, run_dir, resume, write=dist.main)
+    model = build_model(cfg, device)
+    precision = Precision(cfg.train.precision, device)
+    optimizers = make_optimizers(model, cfg.optim)
+    start = restore(run_dir, model, optimizers, precision) if resume else 0
+    saver = Checkpointer(
+        run_dir, model, optimizers, cfg, precision, dist, start if resume else None
+    )
+    batches = Batches(
+        train_set.images, cfg.train.batch_size, seed=cfg.train.seed, device=device,
+        flip=cfg.data.flip, conditions=condition_values(train_set, cfg.model),
+    )  # fmt: skip
+    main = dist.main  # logs, grids, evaluation and checkpoint files: the main rank's work
+    log = Log(
+        metrics=Metrics(run_dir / "metrics.jsonl", resume_step=start),
+        grids=Grids(model, cfg, held_out, run_dir / "samples"),
+        quality=quality_probe(cfg, held_out, device),
+    ) if main else None  # fmt: skip
+    run_steps(cfg, model, optimizers, precision, batches, train_set.images, dist, saver, log,
+              start, progress)  # fmt: skip
+    if start >= cfg.train.steps and main:
+        print(f"{run_dir}: already trained for {start} steps (--steps {cfg.train.steps})")
+    return run_dir / CHECKPOINT_DIR
+
+
+def load_data(
+    cfg: RunConfig, dist: Distributed, cache_dir: Path | None, progress: bool
+) -> tuple[Dataset, Dataset]:
+    """The training split and the held-out test split. Data first: a missing or broken data set
+    fails before the run directory is touched. The main rank builds the cache while the others
+    wait, then they read it."""
     if not dist.main:
         dist.barrier()
     try:
@@ -241,112 +269,179 @@ def _train(
     finally:  # on an error too: the others then meet it themselves, and all stop
         if dist.main:
             dist.barrier()
-    cfg = with_condition(cfg, train_set)  # conditional models: the data's classes or attributes
-    prepare_run_dir(cfg, run_dir, resume, write=dist.main)
+    return train_set, held_out
 
+
+def memory_format(cfg: RunConfig) -> torch.memory_format:
+    return torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+
+
+def build_model(cfg: RunConfig, device: torch.device) -> VAEGAN:
     torch.manual_seed(cfg.train.seed)  # initial weights are a function of the seed
     model = VAEGAN(cfg.model).to(device)
     if cfg.train.sync_batchnorm:
         sync_batchnorm(model)  # global-batch statistics (no-op in a single process)
-    memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
-    model.to(memory_format=memory_format)
+    model.to(memory_format=memory_format(cfg))
     if cfg.train.compile:
         model.compile_networks()
-    precision = Precision(cfg.train.precision, device)
-    optimizers = make_optimizers(model, cfg.optim)
-    start = 0
-    if resume:
-        ckpt = find_checkpoint(run_dir)
-        load_weights(model, ckpt / "model.safetensors")
-        start = load_trainer_state(ckpt, optimizers)
-        precision.load_state_dict(
-            read_json(ckpt / "trainer.json", CheckpointError).get("grad_scaler")
-        )
-    conditions = condition_values(train_set, cfg.model)
-    batches = Batches(
-        train_set.images, cfg.train.batch_size, seed=cfg.train.seed, device=device,
-        flip=cfg.data.flip, conditions=conditions,
-    )  # fmt: skip
-    generator = torch.Generator(device=device)
-    main = dist.main  # logs, grids, evaluation and checkpoint files: the main rank's work
-    metrics = Metrics(run_dir / "metrics.jsonl", resume_step=start) if main else None
-    grids = Grids(model, cfg, held_out, run_dir / "samples") if main else None
-    quality = None
-    if cfg.train.eval_every and main:
-        evaluator = cfg.train.evaluator or str(Path("evaluators") / cfg.data.name)
-        images = held_out.images[: cfg.train.eval_n]
-        # Conditional models sample under the held-out images' conditions.
-        eval_conditions = condition_values(held_out, cfg.model, cfg.train.eval_n)
-        quality = domain_quality(
-            evaluator, cfg.data.name, images, device=device, conditions=eval_conditions
-        )
-    nonfinite = torch.zeros((), dtype=torch.bool, device=device)
-    last_saved = start if resume else None  # step of the newest checkpoint on disk
+    return model
 
-    def diverged(at: int) -> TrainingDiverged:
-        kept = f"the last good checkpoint (step {last_saved}) is intact" if last_saved else (
-            "no checkpoint was written")  # fmt: skip
+
+def restore(
+    run_dir: Path,
+    model: VAEGAN,
+    optimizers: dict[str, torch.optim.Optimizer],
+    precision: Precision,
+) -> int:
+    """Weights, optimizer states and fp16's scaler from the run's checkpoint; its step."""
+    ckpt = find_checkpoint(run_dir)
+    load_weights(model, ckpt / "model.safetensors")
+    start = load_trainer_state(ckpt, optimizers)
+    precision.load_state_dict(read_json(ckpt / "trainer.json", CheckpointError).get("grad_scaler"))
+    return start
+
+
+def quality_probe(cfg: RunConfig, held_out: Dataset, device: torch.device) -> SampleQuality | None:
+    """The domain FD/KD of samples every `eval_every` steps, against the first eval_n held-out
+    images (conditional models sample under those images' conditions); None when off."""
+    if not cfg.train.eval_every:
+        return None
+    evaluator = cfg.train.evaluator or str(default_evaluator(cfg.data.name))
+    images = held_out.images[: cfg.train.eval_n]
+    conditions = condition_values(held_out, cfg.model, cfg.train.eval_n)
+    return domain_quality(evaluator, cfg.data.name, images, device=device, conditions=conditions)
+
+
+@dataclass
+class Log:
+    """The main rank's outputs as training goes: metrics.jsonl, grids, the quality probe."""
+
+    metrics: Metrics
+    grids: Grids
+    quality: SampleQuality | None
+
+
+class Checkpointer:
+    """Saves checkpoints, after checking that no loss or weight has become NaN or inf since the
+    last one (`nonfinite` gathers the steps' losses on the device: no sync per step)."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        model: VAEGAN,
+        optimizers: dict[str, torch.optim.Optimizer],
+        cfg: RunConfig,
+        precision: Precision,
+        dist: Distributed,
+        last_saved: int | None,
+    ) -> None:
+        self.run_dir, self.model, self.optimizers, self.cfg = run_dir, model, optimizers, cfg
+        self.precision, self.dist = precision, dist
+        self.last_saved = last_saved  # step of the newest checkpoint on disk (None: none yet)
+        self.start = last_saved or 0
+        self.nonfinite = torch.zeros((), dtype=torch.bool, device=model.device)
+
+    def watch(self, stats: dict[str, torch.Tensor | float]) -> None:
+        losses = [v for k, v in stats.items() if k.startswith("l_")]
+        self.nonfinite |= ~torch.isfinite(torch.stack(losses)).all()  # alike on every rank
+
+    def diverged(self, at: int) -> TrainingDiverged:
+        kept = (f"the last good checkpoint (step {self.last_saved}) is intact"
+                if self.last_saved else "no checkpoint was written")  # fmt: skip
         return TrainingDiverged(
-            f"{run_dir}: a loss or weight became NaN or inf between step {last_saved or start} "
-            f"and {at}; {kept}. Try a lower --lr."
+            f"{self.run_dir}: a loss or weight became NaN or inf between step "
+            f"{self.last_saved or self.start} and {at}; {kept}. Try a lower --lr."
         )
 
-    def finite_so_far() -> bool:
+    def check(self, at: int) -> None:
+        """Raise if a loss so far was not finite (one host sync)."""
+        if bool(self.nonfinite):
+            raise self.diverged(at)
+
+    def finite_so_far(self) -> bool:
         """Losses of every step so far, and the weights as they are now: one host sync."""
-        state = [t.float() for t in model.state_dict().values()]
+        state = [t.float() for t in self.model.state_dict().values()]
         weights_ok = torch.stack([torch.isfinite(t).all() for t in state]).all()
-        return bool(weights_ok & ~nonfinite)
+        return bool(weights_ok & ~self.nonfinite)
 
-    def checkpoint(at: int) -> None:
-        nonlocal last_saved
-        if not finite_so_far():
-            raise diverged(at)
-        dist.check_agree(list(model.state_dict().values()), "weights")
-        if main:
-            save_checkpoint(run_dir, model, optimizers, cfg, at, precision.state_dict())
-        dist.barrier()
-        last_saved = at
+    def save(self, at: int) -> None:
+        if not self.finite_so_far():
+            raise self.diverged(at)
+        self.dist.check_agree(list(self.model.state_dict().values()), "weights")
+        if self.dist.main:
+            save_checkpoint(self.run_dir, self.model, self.optimizers, self.cfg, at,
+                            self.precision.state_dict())  # fmt: skip
+        self.dist.barrier()
+        self.last_saved = at
 
-    bar = tqdm(total=cfg.train.steps, initial=start, disable=not progress, unit="step")
+
+def run_steps(
+    cfg: RunConfig,
+    model: VAEGAN,
+    optimizers: dict[str, torch.optim.Optimizer],
+    precision: Precision,
+    batches: Batches,
+    images: np.ndarray,
+    dist: Distributed,
+    saver: Checkpointer,
+    log: Log | None,
+    start: int,
+    progress: bool,
+) -> None:
+    """Steps start .. cfg.train.steps - 1, with logs, prior refits, grids and checkpoints between
+    them; Ctrl-C stops after the current step with a checkpoint."""
+    t = cfg.train
+    bar = tqdm(total=t.steps, initial=start, disable=not progress, unit="step")
+    generator = torch.Generator(device=model.device)
     with StopRequest() as stop:
-        for step in range(start, cfg.train.steps):
+        for step in range(start, t.steps):
             x = dist.shard(batches(step))  # this rank's rows of the global batch
-            x = x.contiguous(memory_format=memory_format)
+            x = x.contiguous(memory_format=memory_format(cfg))
             y = batches.condition(step)
             y = None if y is None else dist.shard(y)
-            generator.manual_seed(step_seed(cfg.train.seed, step))
-            set_learning_rates(optimizers, cfg.optim, step, cfg.train.steps)
+            generator.manual_seed(stream_seed(t.seed, step))  # eps and z_p
+            set_learning_rates(optimizers, cfg.optim, step, t.steps)
             stats = train_step(model, optimizers, x, cfg.loss, generator, dist, precision, y,
                                kl_weight(cfg.loss, step))  # fmt: skip
             update_average(model, step)
-            losses = [v for k, v in stats.items() if k.startswith("l_")]
-            nonfinite |= ~torch.isfinite(torch.stack(losses)).all()  # alike on every rank
+            saver.watch(stats)
             bar.update(1)
             done = step + 1
-            log = done % cfg.train.log_every == 0 or done == cfg.train.steps
+            logging = done % t.log_every == 0 or done == t.steps
             refit = cfg.model.prior == "fitted" and prior_due(cfg, done)
-            if (log or refit) and bool(nonfinite):
-                raise diverged(done)
+            if logging or refit:
+                saver.check(done)
             if refit:
-                refit_prior(model, train_set.images, dist)
-            if main:
-                metrics.add(stats)
-                if log:
-                    line = metrics.flush(done, cfg.train.batch_size)
-                    shown = {k: v for k, v in line.items() if k.startswith("l_")}
-                    bar.set_postfix(img_s=f"{line['images_per_s']:.0f}", **shown)
-                if done % cfg.train.sample_every == 0 or done == cfg.train.steps:
-                    grids.write(done)
-                if quality is not None and done % cfg.train.eval_every == 0:
-                    metrics.write({"step": done} | domain_names(quality(model)))
-            if done % cfg.train.checkpoint_every == 0 or done == cfg.train.steps:
-                checkpoint(done)
-            if dist.any(stop.requested, device) and done < cfg.train.steps:
-                if last_saved != done:
-                    checkpoint(done)
+                refit_prior(model, images, dist)
+            if log is not None:
+                write_outputs(log, stats, done, cfg, model, bar, logging)
+            if done % t.checkpoint_every == 0 or done == t.steps:
+                saver.save(done)
+            if dist.any(stop.requested, model.device) and done < t.steps:
+                if saver.last_saved != done:
+                    saver.save(done)
                 bar.close()
                 raise KeyboardInterrupt(f"stopped at step {done}; resume with --resume")
     bar.close()
-    if start >= cfg.train.steps and main:
-        print(f"{run_dir}: already trained for {start} steps (--steps {cfg.train.steps})")
-    return run_dir / CHECKPOINT_DIR
+
+
+def write_outputs(
+    log: Log,
+    stats: dict[str, torch.Tensor | float],
+    done: int,
+    cfg: RunConfig,
+    model: VAEGAN,
+    bar: tqdm,
+    logging: bool,
+) -> None:
+    """The main rank's work after step `done`: metrics, grids and the quality probe when due."""
+    t = cfg.train
+    log.metrics.add(stats)
+    if logging:
+        line = log.metrics.flush(done, t.batch_size)
+        shown = {k: v for k, v in line.items() if k.startswith("l_")}
+        bar.set_postfix(img_s=f"{line['images_per_s']:.0f}", **shown)
+    if done % t.sample_every == 0 or done == t.steps:
+        log.grids.write(done)
+    if log.quality is not None and done % t.eval_every == 0:
+        log.metrics.write({"step": done} | domain_names(log.quality(model)))

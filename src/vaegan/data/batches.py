@@ -12,6 +12,13 @@ from vaegan.images import to_model
 FLIP_STREAM = 1 << 40  # offsets the flip draws' seeds from those of the batch order
 
 
+def stream_seed(seed: int, index: int, stream: int = 0) -> int:
+    """The seed of draw `index` (an epoch, a step) of a run seeded `seed`: a function of the
+    three alone, so that a resumed run needs no generator state. `stream` keeps different
+    kinds of draws (batch order, flips) apart."""
+    return (stream + seed * 1_000_003 + index) % (2**63)
+
+
 class Batches:
     """Batch `step` is a function of (seed, step) alone, so a resumed run sees the same data.
 
@@ -44,7 +51,7 @@ class Batches:
 
     def order(self, epoch: int) -> Tensor:
         if epoch != self._epoch:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            g = torch.Generator().manual_seed(stream_seed(self.seed, epoch))
             perm = torch.randperm(len(self.images), generator=g)
             self._epoch, self._order = epoch, perm.to(self.images.device)
         return self._order
@@ -61,7 +68,7 @@ class Batches:
         """float (B, C, H, W) in [-1, 1]."""
         x = to_model(self.images[self.index(step)])
         if self.flip:
-            g = torch.Generator().manual_seed(FLIP_STREAM + self.seed * 1_000_003 + step)
+            g = torch.Generator().manual_seed(stream_seed(self.seed, step, FLIP_STREAM))
             mirrored = torch.rand(self.batch_size, generator=g).lt(0.5).to(x.device)
             x = torch.where(mirrored[:, None, None, None], x.flip(3), x)
         return x

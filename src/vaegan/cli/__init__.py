@@ -1,0 +1,51 @@
+"""`vaegan` command line: each subcommand is a thin function over the library, with its flags
+(`add_<command>`) beside its handler (`cmd_<command>`) in the module of its kind."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from vaegan.cli.data import add_data
+from vaegan.cli.evaluation import add_evaluate, add_train_evaluator
+from vaegan.cli.latent import (
+    add_attributes,
+    add_edit,
+    add_interpolate,
+    add_reconstruct,
+    add_sample,
+    add_walk,
+)
+from vaegan.cli.runs import add_compare, add_finetune
+from vaegan.cli.train import add_train, build_config
+from vaegan.errors import VaeganError
+
+COMMANDS = (add_train, add_sample, add_reconstruct, add_interpolate, add_walk, add_edit,
+            add_attributes, add_train_evaluator, add_evaluate, add_data, add_compare,
+            add_finetune)  # fmt: skip
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vaegan", description="VAE/GAN (Larsen et al. 2016): train, sample, reconstruct."
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    for add_command in COMMANDS:
+        add_command(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except VaeganError as err:
+        print(f"vaegan: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as err:
+        print(f"\nvaegan: {err or 'interrupted'}", file=sys.stderr)
+        return 130
+    return 0
+
+
+__all__ = ["build_config", "main", "parser"]

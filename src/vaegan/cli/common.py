@@ -1,0 +1,84 @@
+"""What several commands share: the flags that name a run and a data split, and reading them."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from vaegan.config import RunConfig
+from vaegan.data import DATASETS, Dataset, load_run_data
+from vaegan.errors import VaeganError
+
+Subparsers = argparse._SubParsersAction
+Handler = Callable[[argparse.Namespace], None]
+CROPS = ("auto", "center", "none")
+
+
+def comma_list(text: str | None) -> tuple[str, ...] | None:
+    """--attrs or --metrics "A, B" -> ("A", "B"); None (all) when not given."""
+    return tuple(a.strip() for a in text.split(",") if a.strip()) if text else None
+
+
+def add_run_command(
+    sub: Subparsers,
+    name: str,
+    help: str,  # noqa: A002
+    func: Handler,
+    out_help: str = ".png for a grid, .npy for uint8 (N,H,W,C)",
+    draws_z: bool = False,
+) -> argparse.ArgumentParser:
+    """A command that reads a trained run and writes --out."""
+    c = sub.add_parser(name, help=help)
+    c.add_argument("run", type=Path, help="run directory (or its checkpoint folder)")
+    c.add_argument("--out", required=True, help=out_help)
+    c.add_argument("--device", default="auto")
+    if draws_z:  # only commands that draw z take a seed
+        c.add_argument("--seed", type=int, default=0, help="of the draws of z")
+    c.set_defaults(func=func)
+    return c
+
+
+def add_data_flags(
+    p: argparse.ArgumentParser, split: str = "test", data_help: str | None = None
+) -> None:
+    """--data, --data-dir, --split and --cache-dir of a command that reads a run's data."""
+    p.add_argument("--data", choices=sorted(DATASETS),
+                   help=data_help or "default: the run's data set")  # fmt: skip
+    p.add_argument("--data-dir")
+    p.add_argument("--split", default=split)
+    add_cache_flag(p)
+
+
+def add_preprocessing_flags(p: argparse.ArgumentParser, defaults: bool = False) -> None:
+    """--crop and --skip-bad-images; `train` leaves them None so a --config file's values hold."""
+    p.add_argument("--crop", choices=CROPS, default="auto" if defaults else None,
+                   help="auto: the data set's own (CelebA 148x148 at (40, 15), LFW centre "
+                   "150x150, folders centre square, MNIST padded to 32); center: the largest "
+                   "centred square; none: the whole image")  # fmt: skip
+    p.add_argument("--skip-bad-images", action="store_const", const=True,
+                   default=False if defaults else None,
+                   help="leave out (and list) images that cannot be decoded")  # fmt: skip
+
+
+def add_cache_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache-dir", type=Path,
+                   help="cache of preprocessed data (default $XDG_CACHE_HOME/vaegan or "
+                   "~/.cache/vaegan)")  # fmt: skip
+
+
+def held_out_data(args: argparse.Namespace, cfg: RunConfig, n: int) -> Dataset:
+    """The chosen split (by default the run's own data set), checked to hold n images."""
+    data = load_run_data(
+        cfg, args.split, data=args.data, data_dir=args.data_dir, cache_dir=args.cache_dir
+    )
+    if n > len(data):
+        raise VaeganError(f"{n} images requested, but split '{args.split}' has {len(data)}")
+    return data
+
+
+def held_out_images(args: argparse.Namespace, cfg: RunConfig, n: int) -> np.ndarray:
+    """The first n images of the chosen split (by default the run's own data set)."""
+    return held_out_data(args, cfg, n).images[:n]

@@ -1,0 +1,210 @@
+"""The commands that decode a trained run's codes: sample, reconstruct, interpolate, walk, edit,
+and `attributes compute`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vaegan.attributes import (
+    ATTRIBUTE_IMAGES,
+    DEFAULT_STRENGTH,
+    AttributeVectors,
+    compute_attribute_vectors,
+)
+from vaegan.checkpoint import load_model
+from vaegan.cli.common import (
+    Subparsers,
+    add_data_flags,
+    add_run_command,
+    comma_list,
+    held_out_data,
+    held_out_images,
+)
+from vaegan.conditions import FROM_TEST_SET, condition_values, parse_condition
+from vaegan.config import RunConfig
+from vaegan.data import load_run_data
+from vaegan.errors import VaeganError
+from vaegan.images import interleave_rows, make_grid, save_gif, save_images, to_model, to_uint8
+from vaegan.latent import (
+    decode_codes,
+    edit_grid,
+    interpolate,
+    random_walk,
+    require_unconditional,
+    there_and_back,
+)
+from vaegan.train import resolve_device
+
+
+def add_sample(sub: Subparsers) -> None:
+    s = add_run_command(sub, "sample", "decode draws of z ~ N(0, I)", cmd_sample, draws_z=True)
+    s.add_argument("--n", type=int, default=64)
+    s.add_argument("--condition", help="conditional models: a class name, NAME=VALUE,... "
+                   "(attributes; others 0), K comma-separated values, or 'test' (the first images' "
+                   "own, of --split, by default the test split); default: each class in turn "
+                   "(attributes: 'test')")  # fmt: skip
+    add_data_flags(s, data_help="with --condition test: default the run's data set")
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    model, cfg = load_model(args.run, resolve_device(args.device))
+    g = torch.Generator(device=model.device).manual_seed(args.seed)
+    y, ncol = sample_conditions(args, cfg), None
+    if cfg.model.condition_kind == "class" and args.condition is None:
+        ncol = cfg.model.condition_dim  # one column per class
+    images = to_uint8(model.sample(args.n, y, generator=g))
+    print(save_images(images, args.out, ncol))
+
+
+def sample_conditions(args: argparse.Namespace, cfg: RunConfig) -> torch.Tensor | None:
+    """The condition of each of the n samples: --condition's, the test images' ("test"), or by
+    default every class in turn (attributes: the test images')."""
+    model, n = cfg.model, args.n
+    if not model.conditional:
+        if args.condition is not None:
+            raise VaeganError(f"a '{model.variant}' model takes no --condition")
+        return None
+    if args.condition is None and model.condition_kind == "class":
+        return torch.eye(model.condition_dim)[torch.arange(n) % model.condition_dim]
+    if args.condition in (None, FROM_TEST_SET):
+        data = held_out_data(args, cfg, n)
+        return torch.from_numpy(condition_values(data, model, n))
+    return torch.from_numpy(parse_condition(args.condition, model)).expand(n, -1)
+
+
+def add_reconstruct(sub: Subparsers) -> None:
+    c = add_run_command(
+        sub, "reconstruct", "encode and decode held-out images (z = mu)", cmd_reconstruct
+    )
+    add_data_flags(c)
+    c.add_argument("--n", type=int, default=32)
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> None:
+    model, cfg = load_model(args.run, resolve_device(args.device))
+    data = held_out_data(args, cfg, args.n)
+    originals = data.images[: args.n]
+    y = condition_values(data, cfg.model, args.n)  # each image under its own condition
+    y = None if y is None else torch.from_numpy(y)
+    recon = to_uint8(model.reconstruct(to_model(torch.from_numpy(originals)), y))
+    if Path(args.out).suffix == ".npy":
+        print(save_images(recon, args.out))
+    else:
+        ncol = min(8, args.n)
+        print(save_images(interleave_rows(originals, recon, ncol), args.out, ncol))
+
+
+def add_interpolate(sub: Subparsers) -> None:
+    c = add_run_command(
+        sub, "interpolate", "decode latent paths between pairs of images", cmd_interpolate
+    )
+    add_data_flags(c)
+    c.add_argument("--pairs", type=int, default=8)
+    c.add_argument("--steps", type=int, default=10, help="images per path, ends included")
+    c.add_argument("--mode", choices=("linear", "spherical"), default="spherical")
+    c.add_argument("--gif", help="also an animated FILE.gif: every pair side by side, "
+                   "forward then back")  # fmt: skip
+
+
+def cmd_interpolate(args: argparse.Namespace) -> None:
+    model, cfg = load_model(args.run, resolve_device(args.device))
+    require_unconditional(model, "interpolation")
+    ends = to_model(torch.from_numpy(held_out_images(args, cfg, 2 * args.pairs)))
+    z = model.encode(ends)
+    rows = [interpolate(z[2 * i], z[2 * i + 1], args.steps, args.mode) for i in range(args.pairs)]
+    images = to_uint8(model.decode(torch.cat(rows)))
+    print(save_images(images, args.out, ncol=args.steps))
+    if args.gif:
+        paths = images.reshape(args.pairs, args.steps, *images.shape[1:])
+        # Frame t: the t-th image of every pair, side by side.
+        frames = [make_grid(paths[:, t], ncol=args.pairs) for t in range(args.steps)]
+        print(save_gif(there_and_back(frames), args.gif))
+
+
+def add_walk(sub: Subparsers) -> None:
+    w = add_run_command(
+        sub, "walk", "the official code's random walk through z ~ N(0, I)", cmd_walk,
+        out_help=".gif: the walk animated; .png: a row of frames per walker", draws_z=True,
+    )  # fmt: skip
+    w.add_argument("--n", type=int, default=16, help="walkers (images per frame)")
+    w.add_argument("--frames", type=int, default=100)
+    w.add_argument("--leg", type=int, default=10, help="frames between waypoints")
+    w.add_argument("--change", type=float, default=0.1,
+                   help="share of coordinates redrawn at each waypoint")  # fmt: skip
+    w.add_argument("--columns", type=int, default=10, help=".png: frames shown per walker")
+
+
+def cmd_walk(args: argparse.Namespace) -> None:
+    model, _ = load_model(args.run, resolve_device(args.device))
+    require_unconditional(model, "the latent walk")
+    g = torch.Generator().manual_seed(args.seed)
+    start = torch.randn(args.n, model.cfg.z_dim, generator=g)
+    path = random_walk(start, args.frames, leg=args.leg, change_fraction=args.change, generator=g)
+    images = decode_codes(model, path.flatten(0, 1))
+    images = images.reshape(args.frames, args.n, *images.shape[1:])  # (frames, n, H, W, C)
+    if Path(args.out).suffix.lower() == ".gif":
+        print(save_gif([make_grid(frame) for frame in images], args.out))
+        return
+    # A still: one row per walker, through `columns` frames evenly spread over the walk.
+    shown = np.linspace(0, args.frames - 1, min(args.columns, args.frames)).round().astype(int)
+    rows = images[shown].swapaxes(0, 1).reshape(-1, *images.shape[2:])
+    print(save_images(rows, args.out, ncol=len(shown)))
+
+
+def add_edit(sub: Subparsers) -> None:
+    c = add_run_command(
+        sub, "edit", "add attribute vectors to held-out images (the paper's figure)", cmd_edit
+    )
+    c.add_argument("--vectors", type=Path, required=True, help="from vaegan attributes compute")
+    c.add_argument("--attrs", help="A,B,... of the vectors (default: all)")
+    c.add_argument("--n", type=int, default=8, help="images (rows)")
+    c.add_argument("--strength", type=float, default=DEFAULT_STRENGTH,
+                   help="S in z + S v_a (default %(default)s)")  # fmt: skip
+    add_data_flags(c)
+
+
+def cmd_edit(args: argparse.Namespace) -> None:
+    model, cfg = load_model(args.run, resolve_device(args.device))
+    vectors = AttributeVectors.load(args.vectors)
+    vectors.check_model(args.run, model)
+    names, v = vectors.select(comma_list(args.attrs))
+    grid = edit_grid(model, held_out_images(args, cfg, args.n), v, args.strength)
+    print(save_images(grid.reshape(-1, *grid.shape[2:]), args.out, ncol=grid.shape[1]))
+    print(f"columns: input, reconstruction, then + {args.strength:g} x: {', '.join(names)}")
+
+
+def add_attributes(sub: Subparsers) -> None:
+    a = sub.add_parser("attributes", help="visual attribute vectors").add_subparsers(
+        dest="attributes_command", required=True
+    )
+    c = a.add_parser("compute", help="v_a = mean z with a - mean z without a (z = mu)")
+    c.add_argument("run", type=Path, help="run directory (or its checkpoint folder)")
+    c.add_argument("--out", type=Path, required=True, help="FILE.safetensors")
+    add_data_flags(c, split="train")
+    c.add_argument("--attrs", help="A,B,... class or attribute names (default: all)")
+    c.add_argument("--n", type=int, help=f"the first N images (default {ATTRIBUTE_IMAGES:,} "
+                   "or the whole split if smaller)")  # fmt: skip
+    c.add_argument("--device", default="auto")
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(func=cmd_attributes_compute)
+
+
+def cmd_attributes_compute(args: argparse.Namespace) -> None:
+    model, cfg = load_model(args.run, resolve_device(args.device))
+    data = load_run_data(
+        cfg, args.split, data=args.data, data_dir=args.data_dir, cache_dir=args.cache_dir,
+        progress=not args.quiet,
+    )  # fmt: skip
+    vectors = compute_attribute_vectors(
+        model, data, args.run, split=args.split, attrs=comma_list(args.attrs), n=args.n
+    )
+    print(f"{vectors.kind} vectors from the first {vectors.n} images of {data.name}/{args.split}")
+    print(f"{'attribute':20s} {'with':>7s} {'without':>7s} {'|v|':>7s}")
+    for i, name in enumerate(vectors.names):
+        print(f"{name:20s} {vectors.count_with[i]:7d} {vectors.count_without[i]:7d} "
+              f"{float(vectors.vectors[i].norm()):7.3f}")  # fmt: skip
+    print(vectors.save(args.out))

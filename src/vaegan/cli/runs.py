@@ -1,0 +1,65 @@
+"""The commands over finished runs: `compare` (configs and metrics) and `finetune` (§5.4)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vaegan.cli.common import Subparsers, add_cache_flag
+from vaegan.compare import format_comparison
+from vaegan.data import DATASETS
+from vaegan.finetune import FEATURES, FinetuneConfig, finetune_run, format_results, record_result
+from vaegan.train import resolve_device
+
+
+def add_compare(sub: Subparsers) -> None:
+    c = sub.add_parser("compare", help="config differences and metrics of several runs")
+    c.add_argument("runs", type=Path, nargs="+")
+    c.add_argument("--format", choices=("markdown", "csv"), default="markdown")
+    c.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    print(format_comparison(args.runs, args.format), end="")
+
+
+def add_finetune(sub: Subparsers) -> None:
+    f = sub.add_parser(
+        "finetune", help="few-label classifier on a run's Enc or Dis vs from scratch (§5.4)"
+    )
+    f.add_argument("run", type=Path, help="run directory (or its checkpoint folder)")
+    f.add_argument("--data", choices=sorted(DATASETS), help="default: the run's data set")
+    f.add_argument("--data-dir")
+    add_cache_flag(f)
+    f.add_argument("--labels", type=int, required=True,
+                   help="labelled training images, the same number per class")  # fmt: skip
+    f.add_argument("--features", choices=FEATURES, default="enc",
+                   help="hidden FC layer of Enc (default) or of Dis (gan runs)")  # fmt: skip
+    f.add_argument("--from-scratch", action="store_true",
+                   help="the same network freshly initialised, for comparison")  # fmt: skip
+    f.add_argument("--freeze", action="store_true",
+                   help="train the linear head only (a probe); default: fine-tune all")  # fmt: skip
+    f.add_argument("--seeds", type=int, help=f"seeds 0..N-1 (default {FinetuneConfig.seeds})")
+    f.add_argument("--steps", type=int, help=f"default {FinetuneConfig.steps}")
+    f.add_argument("--batch-size", type=int, help=f"default {FinetuneConfig.batch_size}")
+    f.add_argument("--lr", type=float, help="AdamW step (default 3e-4; 3e-3 with --freeze)")
+    f.add_argument("--out", type=Path, help="JSON record (default RUN/finetune.json)")
+    f.add_argument("--device", default="auto")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=cmd_finetune)
+
+
+def cmd_finetune(args: argparse.Namespace) -> None:
+    # Flags left out keep FinetuneConfig's defaults (lr: chosen by --freeze).
+    tuning = {k: getattr(args, k) for k in ("seeds", "steps", "batch_size", "lr")}
+    cfg = FinetuneConfig(
+        labels=args.labels, features=args.features, from_scratch=args.from_scratch,
+        freeze=args.freeze, **{k: v for k, v in tuning.items() if v is not None},
+    )  # fmt: skip
+    result = finetune_run(
+        args.run, cfg, data=args.data, data_dir=args.data_dir, cache_dir=args.cache_dir,
+        device=resolve_device(args.device), progress=not args.quiet,
+    )  # fmt: skip
+    out = args.out or Path(args.run) / "finetune.json"
+    print(format_results(record_result(out, args.run, result)))
+    print(f"written to {out}")

@@ -1,0 +1,216 @@
+"""`vaegan train`: a config from the data set's defaults, --preset, --config, --set and flags."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from vaegan.cli.common import Subparsers, add_cache_flag, add_preprocessing_flags
+from vaegan.config import (
+    VARIANTS,
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    deep_merge,
+    dotted_override,
+    read_config_file,
+)
+from vaegan.data import DATASETS
+from vaegan.errors import VaeganError
+from vaegan.presets import PRESETS, preset
+from vaegan.train import train
+
+SET_TRUE: dict[str, Any] = {"action": "store_const", "const": True}
+# The flags of `train` that set one config field each, in --help's order:
+# (flag, section, field, add_argument keywords). --crop and --skip-bad-images come from
+# add_preprocessing_flags, which other commands share.
+CONFIG_FLAGS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
+    ("--model", "model", "variant", {"choices": VARIANTS}),
+    ("--data", "data", "name", {"choices": sorted(DATASETS)}),
+    ("--data-dir", "data", "data_dir", {"help": "where the data set's files are (docs/DATA.md)"}),
+    (
+        "--split",
+        "data",
+        "split",
+        {
+            "help": "split to train on (default train; CelebA: val, test, "
+            "trainval; SVHN: extra; folders: all)"
+        },
+    ),  # fmt: skip
+    ("--crop", "data", "crop", {}),
+    ("--skip-bad-images", "data", "skip_bad_images", {}),
+    (
+        "--no-resize",
+        "data",
+        "resize",
+        {
+            "dest": "resize",
+            "action": "store_const",
+            "const": False,
+            "help": "require images of the model's size instead of resizing them",
+        },
+    ),  # fmt: skip
+    ("--flip", "data", "flip", SET_TRUE | {"help": "mirror a random half of each training batch"}),
+    (
+        "--split-seed",
+        "data",
+        "split_seed",
+        {"type": int, "help": "held-out split of LFW and image folders"},
+    ),  # fmt: skip
+    ("--steps", "train", "steps", {"type": int}),
+    (
+        "--batch-size",
+        "train",
+        "batch_size",
+        {"type": int, "help": "global batch (torchrun divides it)"},
+    ),  # fmt: skip
+    (
+        "--width",
+        "model",
+        "width",
+        {"type": float, "help": "channel multiplier (1 = the paper's networks)"},
+    ),  # fmt: skip
+    ("--z-dim", "model", "z_dim", {"type": int}),
+    ("--image-size", "model", "image_size", {"type": int}),
+    ("--seed", "train", "seed", {"type": int}),
+    ("--lr", "optim", "lr", {"type": float}),
+    ("--gamma", "loss", "gamma", {"type": float, "help": "weight of L_llike in Dec's loss"}),
+    ("--device", "train", "device", {"help": "auto, cpu, cuda, cuda:N or mps"}),
+    (
+        "--eval-every",
+        "train",
+        "eval_every",
+        {"type": int, "help": "log domain FD/KID of samples every N steps"},
+    ),  # fmt: skip
+    ("--evaluator", "train", "evaluator", {"help": "evaluator folder (default: evaluators/DATA)"}),
+    (
+        "--precision",
+        "train",
+        "precision",
+        {
+            "choices": ("fp32", "bf16", "fp16"),
+            "help": "autocast dtype of the step (fp16 with a gradient scaler); default fp32",
+        },
+    ),  # fmt: skip
+    (
+        "--compile",
+        "train",
+        "compile",
+        SET_TRUE
+        | {
+            "help": "torch.compile each network (for "
+            "GPUs; slower on a small CPU: docs/PERFORMANCE.md)"
+        },
+    ),  # fmt: skip
+    (
+        "--channels-last",
+        "train",
+        "channels_last",
+        SET_TRUE | {"help": "NHWC memory layout for the networks and batches"},
+    ),  # fmt: skip
+    (
+        "--sync-batchnorm",
+        "train",
+        "sync_batchnorm",
+        SET_TRUE | {"help": "under torchrun: BatchNorm statistics of the global batch"},
+    ),  # fmt: skip
+)
+# Flag -> (section, field), by argparse's dest.
+TRAIN_FLAGS = {
+    kwargs.get("dest", flag.removeprefix("--").replace("-", "_")): (section, field)
+    for flag, section, field, kwargs in CONFIG_FLAGS
+}
+# What --resume lets change: the data may have moved; all else that defines the run stays.
+RESUME_MAY_CHANGE = {"steps", "device", "eval_every", "evaluator", "data_dir", "compile",
+                     "channels_last"}  # fmt: skip
+
+
+def add_train(sub: Subparsers) -> None:
+    t = sub.add_parser("train", help="train a model into a run directory")
+    t.add_argument("--out", required=True, help="run directory")
+    t.add_argument("--preset", choices=PRESETS,
+                   help="a named config: paper (the authors' code), demo (make demo), quality "
+                   "(the best recipe measured, docs/QUALITY.md)")  # fmt: skip
+    t.add_argument("--config", type=Path, help="JSON run config, whole or partial (see configs/)")
+    t.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
+                   help="set any config field, e.g. --set loss.r1=1 --set model.ema_decay=0.999 "
+                   "(repeatable; after --preset and --config)")  # fmt: skip
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    for flag, _, _, kwargs in CONFIG_FLAGS:
+        if flag == "--crop":
+            add_preprocessing_flags(t)
+        elif flag != "--skip-bad-images":
+            t.add_argument(flag, **kwargs)
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_cache_flag(t)
+    t.set_defaults(func=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    cfg = build_config(args)
+    ckpt = train(
+        cfg, Path(args.out), resume=args.resume, progress=not args.quiet, cache_dir=args.cache_dir
+    )
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, the main rank alone reports
+    print(f"{'checkpoint:':17s}{ckpt}")
+    print(f"{'metrics:':17s}{Path(args.out) / 'metrics.jsonl'}")
+    for kind in ("samples", "reconstructions"):
+        pictures = sorted((Path(args.out) / "samples").glob(f"{kind}_*.png"))
+        if pictures:
+            print(f"{kind + ':':17s}{pictures[-1]}")
+
+
+def build_config(args: argparse.Namespace) -> RunConfig:
+    """Defaults for the data set, then the --preset, the --config file, each --set, and the
+    flags given on the command line, each over the ones before."""
+    given = {flag: getattr(args, flag) for flag in TRAIN_FLAGS if getattr(args, flag) is not None}
+    if args.resume:
+        cfg = resumed_config(args, given)
+    else:
+        cfg = layered_config(args)
+    for section in ("model", "loss", "optim", "data", "train"):
+        fields = {
+            f: given[flag] for flag, (s, f) in TRAIN_FLAGS.items() if s == section and flag in given
+        }
+        if fields:
+            cfg = replace(cfg, **{section: replace(getattr(cfg, section), **fields)})
+    return cfg
+
+
+def resumed_config(args: argparse.Namespace, given: dict[str, Any]) -> RunConfig:
+    """The run's own config; an error for any flag that would redefine the run."""
+    for option in ("config", "preset", "set"):
+        if getattr(args, option):
+            raise VaeganError(f"--resume continues a run with its own config; drop --{option}")
+    changed = sorted(set(given) - RESUME_MAY_CHANGE)
+    if changed:
+        raise VaeganError(f"--resume continues {args.out} with its own config; drop --{changed[0]}")
+    return RunConfig.load(Path(args.out) / "config.json")
+
+
+def layered_config(args: argparse.Namespace) -> RunConfig:
+    """--preset, then --config, then each --set over the defaults of the data set they name."""
+    layers = [preset(args.preset)] if args.preset else []
+    layers += [read_config_file(args.config)] if args.config else []
+    layers += [dotted_override(item) for item in args.set or ()]
+    names = [layer.get("data", {}).get("name") for layer in layers]
+    data = args.data or next((n for n in reversed(names) if isinstance(n, str)), None)
+    raw = default_config(data if data in DATASETS else None).to_dict()
+    for layer in layers:
+        raw = deep_merge(raw, layer)
+    source = (
+        str(args.config) if args.config else f"--preset {args.preset}" if args.preset else "--set"
+    )
+    return RunConfig.from_dict(raw, source=source)
+
+
+def default_config(data: str | None) -> RunConfig:
+    """Paper defaults, with the image shape of the chosen data set (Fashion-MNIST: 32x32x1)."""
+    name = data or DataConfig().name
+    spec = DATASETS[name]
+    model = ModelConfig(image_size=spec.image_size, channels=spec.channels)
+    return RunConfig(model=model, data=DataConfig(name=name))
