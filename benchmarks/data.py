@@ -27,7 +27,7 @@ from PIL import Image
 from vaegan.data import LoadOptions, load_dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from dataset_files import CELEBA_ATTRIBUTES  # noqa: E402
+from dataset_files import CELEBA_ATTRIBUTES
 
 
 def photo(rng: np.random.Generator) -> bytes:

@@ -34,16 +34,19 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
     device = resolve_device(args.device)
-    print(f"| image | sampling images/s | encoding images/s |  ({device}, "
-          f"{torch.get_num_threads()} threads, batch {args.batch_size})")  # fmt: skip
+    print(
+        f"| image | sampling images/s | encoding images/s |  ({device}, "
+        f"{torch.get_num_threads()} threads, batch {args.batch_size})"
+    )
     print("|---|---|---|")
     for shape in args.shapes.split(","):
         size, channels = map(int, shape.split("x"))
         model = VAEGAN(ModelConfig(image_size=size, channels=channels)).to(device).eval()
         x = torch.rand(args.batch_size, channels, size, size, device=device) * 2 - 1
         with torch.inference_mode():
-            sample = rate(lambda m=model: m.sample(args.batch_size), args.batch_size, device,
-                          args.repeats)  # fmt: skip
+            sample = rate(
+                lambda m=model: m.sample(args.batch_size), args.batch_size, device, args.repeats
+            )
             encode = rate(lambda m=model, x=x: m.encode(x), args.batch_size, device, args.repeats)
         cells = [f"{m:,.0f} ({lo:,.0f}-{hi:,.0f})" for m, lo, hi in (sample, encode)]
         print(f"| {size}x{size}x{channels} | {cells[0]} | {cells[1]} |")

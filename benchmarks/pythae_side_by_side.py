@@ -97,10 +97,15 @@ def setup(venv: Path) -> None:
         subprocess.run([*pip, TORCH_PIN, *PYTHAE_DEPS], check=True)
     subprocess.run([str(py), "-c", CHECK], check=True)
     out = subprocess.run(
-        [str(py), "-c", "import torch, importlib.metadata as m; "
-         "print(torch.__version__, m.version('pythae'))"],
-        check=True, capture_output=True, text=True,
-    ).stdout.split()  # fmt: skip
+        [
+            str(py),
+            "-c",
+            "import torch, importlib.metadata as m; print(torch.__version__, m.version('pythae'))",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     print(f"{venv}: torch {out[0]}, pythae {out[1]}: ready", file=sys.stderr)
 
 
@@ -195,8 +200,10 @@ def common_setup(args: argparse.Namespace):
 
 
 def param_counts(enc, dec, dis) -> dict[str, int]:
-    return {n: sum(p.numel() for p in m.parameters()) for n, m in (("enc", enc), ("dec", dec),
-            ("dis", dis))}  # fmt: skip
+    return {
+        n: sum(p.numel() for p in m.parameters())
+        for n, m in (("enc", enc), ("dec", dec), ("dis", dis))
+    }
 
 
 # --------------------------------------------------------------------------- the children
@@ -227,26 +234,11 @@ def vaegan_child(args: argparse.Namespace) -> dict:
     return out
 
 
-def pythae_child(args: argparse.Namespace) -> dict:
-    cfg, x = common_setup(args)
-    import importlib.metadata
-
+def pythae_wrappers() -> tuple[type, type, type]:
+    """vaegan's Enc, Dec and Dis behind pythae's network interfaces (imported in the child)."""
     import torch
-    import torch.nn.functional as F
-    from pythae.data.datasets import BaseDataset, DatasetOutput
-    from pythae.models import VAEGAN as PythaeVAEGAN
-    from pythae.models import VAEGANConfig
     from pythae.models.base.base_utils import ModelOutput
-    from pythae.models.nn import BaseDecoder, BaseDiscriminator, BaseEncoder
-    from pythae.trainers import (
-        CoupledOptimizerAdversarialTrainer,
-        CoupledOptimizerAdversarialTrainerConfig,
-    )
-
-    from vaegan.config import LossConfig, OptimConfig
-    from vaegan.models import VAEGAN
-
-    assert "vaegan.step" not in sys.modules and "vaegan.train" not in sys.modules
+    from pythae.models.nn import BaseDecoder, BaseEncoder
 
     class Enc(BaseEncoder):
         def __init__(self, enc: torch.nn.Module) -> None:
@@ -265,6 +257,16 @@ def pythae_child(args: argparse.Namespace) -> dict:
         def forward(self, z: torch.Tensor) -> ModelOutput:
             return ModelOutput(reconstruction=self.dec(z))
 
+    return Enc, Dec, pythae_discriminator()
+
+
+def pythae_discriminator() -> type:
+    """vaegan's Dis behind pythae's discriminator interface (imported in the child)."""
+    import torch
+    import torch.nn.functional as F
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseDiscriminator
+
     class Dis(BaseDiscriminator):
         """vaegan's Dis as pythae's layered discriminator: layer k <= n_convs is conv k (its
         output before BN), the last layer BN + ReLU + classifier + sigmoid (pythae's BCE takes
@@ -276,24 +278,48 @@ def pythae_child(args: argparse.Namespace) -> dict:
             self.n_convs = len(dis.convs)
             self.depth = self.n_convs + 1
 
+        def layer(self, i: int, h: torch.Tensor) -> torch.Tensor:
+            """Layer i + 1: conv i (after the previous BN + ReLU), or the classifier."""
+            if i >= self.n_convs:
+                return torch.sigmoid(self.dis.classifier(F.relu(self.dis.norms[-1](h))))
+            return self.dis.convs[i](F.relu(self.dis.norms[i - 1](h)) if i > 0 else h)
+
         def forward(self, x: torch.Tensor, output_layer_levels: list[int] | None = None):
             output = ModelOutput()
-            levels = output_layer_levels
-            max_depth = self.depth if levels is None or -1 in levels else max(levels)
+            levels = set(output_layer_levels or ())
+            # Every layer without levels or with -1 (the last) among them, else the deepest.
+            max_depth = max(levels) if levels and -1 not in levels else self.depth
             h = x
             for i in range(max_depth):
-                if i < self.n_convs:
-                    if i > 0:
-                        h = F.relu(self.dis.norms[i - 1](h))
-                    h = self.dis.convs[i](h)
-                else:
-                    h = torch.sigmoid(self.dis.classifier(F.relu(self.dis.norms[-1](h))))
-                if levels is not None and i + 1 in levels:
+                h = self.layer(i, h)
+                if i + 1 in levels:
                     output[f"embedding_layer_{i + 1}"] = h
                 if i + 1 == self.depth:
                     output["embedding"] = h
             return output
 
+    return Dis
+
+
+def pythae_child(args: argparse.Namespace) -> dict:
+    cfg, x = common_setup(args)
+    import importlib.metadata
+
+    import torch
+    from pythae.data.datasets import BaseDataset, DatasetOutput
+    from pythae.models import VAEGAN as PythaeVAEGAN
+    from pythae.models import VAEGANConfig
+    from pythae.trainers import (
+        CoupledOptimizerAdversarialTrainer,
+        CoupledOptimizerAdversarialTrainerConfig,
+    )
+
+    from vaegan.config import LossConfig, OptimConfig
+    from vaegan.models import VAEGAN
+
+    assert "vaegan.step" not in sys.modules and "vaegan.train" not in sys.modules
+
+    Enc, Dec, Dis = pythae_wrappers()
     torch.manual_seed(0)
     nets = VAEGAN(cfg)  # same seed, same init, same weights as the vaegan child
     gamma = LossConfig().gamma  # vaegan: gamma L_llike + L_adv; pythae: (1-s) recon - s L_dis
@@ -304,8 +330,9 @@ def pythae_child(args: argparse.Namespace) -> dict:
         reconstruction_layer=nets.dis.feature_index + 1,
         margin=1e30,  # gating off, as vaegan's margin=None
     )
-    model = PythaeVAEGAN(model_cfg, encoder=Enc(nets.enc), decoder=Dec(nets.dec),
-                         discriminator=Dis(nets.dis))  # fmt: skip
+    model = PythaeVAEGAN(
+        model_cfg, encoder=Enc(nets.enc), decoder=Dec(nets.dec), discriminator=Dis(nets.dis)
+    )
     optim = OptimConfig()
     opt_params = {"alpha": optim.rmsprop_alpha, "weight_decay": optim.weight_decay}
     labels = torch.zeros(args.batch_size)
@@ -361,10 +388,26 @@ def cpu_model() -> str:
 
 
 def run_child(impl: str, python: Path, args: argparse.Namespace, size: str, ch: str) -> dict:
-    cmd = [str(python), str(Path(__file__).resolve()), "--child", impl,
-           "--image-size", size, "--channels", ch, "--width", str(args.width),
-           "--batch-size", str(args.batch_size), "--steps", str(args.steps),
-           "--warmup", str(args.warmup), "--threads", str(args.threads)]  # fmt: skip
+    cmd = [
+        str(python),
+        str(Path(__file__).resolve()),
+        "--child",
+        impl,
+        "--image-size",
+        size,
+        "--channels",
+        ch,
+        "--width",
+        str(args.width),
+        "--batch-size",
+        str(args.batch_size),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--threads",
+        str(args.threads),
+    ]
     env = os.environ | {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     env.pop("PYTHONPATH", None)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
@@ -397,8 +440,10 @@ def summarise(runs: list[dict]) -> dict:
 
 def render(results: dict[str, dict]) -> str:
     """The markdown: machine, how each shape was run, and the table."""
-    summaries = {shape: {impl: summarise(rs) for impl, rs in res["runs"].items()}
-                 for shape, res in results.items()}  # fmt: skip
+    summaries = {
+        shape: {impl: summarise(rs) for impl, rs in res["runs"].items()}
+        for shape, res in results.items()
+    }
     first = next(iter(summaries.values()))
     meta = next(iter(results.values()))["meta"]
     out = [
@@ -409,9 +454,11 @@ def render(results: dict[str, dict]) -> str:
     ]
     for shape, res in results.items():
         m = res["meta"]
-        out.append(f"- {shape}, batch {m['batch']}: {m['repeats']} interleaved runs per side, "
-                   f"each {m['warmup']} warm-up + {m['steps']} timed steps; {m['date']}; "
-                   f"`{m['command']}`")  # fmt: skip
+        out.append(
+            f"- {shape}, batch {m['batch']}: {m['repeats']} interleaved runs per side, "
+            f"each {m['warmup']} warm-up + {m['steps']} timed steps; {m['date']}; "
+            f"`{m['command']}`"
+        )
     out += [
         "",
         "| image | implementation | params Enc / Dec / Dis | images/s median (min-max) "
@@ -424,11 +471,13 @@ def render(results: dict[str, dict]) -> str:
             s = summary[impl]
             ratio = f"{s['median'] / summary['pythae']['median']:.2f}x"
             params = " / ".join(f"{s['params'][n] / 1e6:.2f}M" for n in ("enc", "dec", "dis"))
-            out.append(f"| {shape} | {impl} {s['version']} | {params} | {s['median']:.1f} "
-                       f"({s['min']:.1f}-{s['max']:.1f}) | {ratio} | "
-                       f"{s['gflop_per_image']:.2f} | {s['gflops']:.0f} | {s['peak_mib']:.0f} "
-                       f"({s['peak_max']:.0f}) | {s['live_peak_mib']:.0f} "
-                       f"({s['live_peak_max']:.0f}) |")  # fmt: skip
+            out.append(
+                f"| {shape} | {impl} {s['version']} | {params} | {s['median']:.1f} "
+                f"({s['min']:.1f}-{s['max']:.1f}) | {ratio} | "
+                f"{s['gflop_per_image']:.2f} | {s['gflops']:.0f} | {s['peak_mib']:.0f} "
+                f"({s['peak_max']:.0f}) | {s['live_peak_mib']:.0f} "
+                f"({s['live_peak_max']:.0f}) |"
+            )
     return "\n".join(out)
 
 
@@ -445,8 +494,13 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="torch threads on both sides")
     p.add_argument("--markdown", action="store_true", help="print the table and machine info")
     p.add_argument("--json", type=Path, help="also write every run's numbers here")
-    p.add_argument("--from-json", type=Path, nargs="+", metavar="JSON",
-                   help="measure nothing: print the markdown of earlier --json files")  # fmt: skip
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="measure nothing: print the markdown of earlier --json files",
+    )
     p.add_argument("--child", choices=["pythae", "vaegan"], help=argparse.SUPPRESS)
     p.add_argument("--image-size", type=int, help=argparse.SUPPRESS)
     p.add_argument("--channels", type=int, help=argparse.SUPPRESS)
@@ -478,34 +532,53 @@ def main() -> None:
     command = f"{shlex.quote(sys.executable)} {shlex.join(sys.argv)}"
     results = {}
     for shape in args.shapes.split(","):
-        size, ch = shape.split("x")
-        runs: dict[str, list[dict]] = {"pythae": [], "vaegan": []}
-        for r in range(args.repeats):
-            order = ["pythae", "vaegan"] if r % 2 == 0 else ["vaegan", "pythae"]
-            for impl in order:
-                python = py_pythae if impl == "pythae" else py_vaegan
-                run = run_child(impl, python, args, size, ch)
-                runs[impl].append(run)
-                print(f"{shape} run {r + 1}/{args.repeats} {impl:6s}: "
-                      f"{run['images_per_s']:7.1f} img/s, peak +{run['peak_mib']:.0f} MiB "
-                      f"(live +{run['live_peak_mib']:.0f}), "
-                      f"{run['gflop_per_image']:.2f} GFLOP/img", file=sys.stderr)  # fmt: skip
-        date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-        meta = {"command": command, "date": date, "cpu": cpu_model(), "cpus": os.cpu_count(),
-                "batch": args.batch_size, "repeats": args.repeats, "warmup": args.warmup,
-                "steps": args.steps}  # fmt: skip
-        results[f"{size}x{size}x{ch}"] = {"meta": meta, "runs": runs}
-        py, vg = summarise(runs["pythae"]), summarise(runs["vaegan"])
-        print(f"{shape}: vaegan / pythae images/s (medians) = {vg['median'] / py['median']:.2f}x; "
-              f"peak {vg['peak_mib']:.0f} vs {py['peak_mib']:.0f} MiB (live "
-              f"{vg['live_peak_mib']:.0f} vs {py['live_peak_mib']:.0f}); "
-              f"{vg['gflop_per_image']:.2f} vs {py['gflop_per_image']:.2f} GFLOP/image",
-              file=sys.stderr)  # fmt: skip
-
+        results |= measure_shape(shape, args, py_pythae, py_vaegan, command)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
     if args.markdown:
         print(render(results))
+
+
+def measure_shape(
+    shape: str, args: argparse.Namespace, py_pythae: Path, py_vaegan: Path, command: str
+) -> dict:
+    """Alternating child runs of both sides at one SIZExCHANNELS; their numbers and setting."""
+    size, ch = shape.split("x")
+    runs: dict[str, list[dict]] = {"pythae": [], "vaegan": []}
+    for r in range(args.repeats):
+        order = ["pythae", "vaegan"] if r % 2 == 0 else ["vaegan", "pythae"]
+        for impl in order:
+            python = py_pythae if impl == "pythae" else py_vaegan
+            run = run_child(impl, python, args, size, ch)
+            runs[impl].append(run)
+            print(
+                f"{shape} run {r + 1}/{args.repeats} {impl:6s}: "
+                f"{run['images_per_s']:7.1f} img/s, peak +{run['peak_mib']:.0f} MiB "
+                f"(live +{run['live_peak_mib']:.0f}), "
+                f"{run['gflop_per_image']:.2f} GFLOP/img",
+                file=sys.stderr,
+            )
+    date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    meta = {
+        "command": command,
+        "date": date,
+        "cpu": cpu_model(),
+        "cpus": os.cpu_count(),
+        "batch": args.batch_size,
+        "repeats": args.repeats,
+        "warmup": args.warmup,
+        "steps": args.steps,
+    }
+    result = {f"{size}x{size}x{ch}": {"meta": meta, "runs": runs}}
+    py, vg = summarise(runs["pythae"]), summarise(runs["vaegan"])
+    print(
+        f"{shape}: vaegan / pythae images/s (medians) = {vg['median'] / py['median']:.2f}x; "
+        f"peak {vg['peak_mib']:.0f} vs {py['peak_mib']:.0f} MiB (live "
+        f"{vg['live_peak_mib']:.0f} vs {py['live_peak_mib']:.0f}); "
+        f"{vg['gflop_per_image']:.2f} vs {py['gflop_per_image']:.2f} GFLOP/image",
+        file=sys.stderr,
+    )
+    return result
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ class CountFlops(TorchDispatchMode):
         super().__init__()
         self.total = 0
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         count = flop_registry.get(func._overloadpacket)
@@ -114,9 +114,14 @@ def budgeted(cfg: RunConfig, steps: int) -> RunConfig:
     """The config trained for `steps`, logging the in-training FD curve."""
     every = max(1, steps // CURVE_POINTS)
     train = replace(
-        cfg.train, steps=steps, sample_every=every, checkpoint_every=steps, eval_every=every,
-        eval_n=2000, log_every=min(cfg.train.log_every, every),
-    )  # fmt: skip
+        cfg.train,
+        steps=steps,
+        sample_every=every,
+        checkpoint_every=steps,
+        eval_every=every,
+        eval_n=2000,
+        log_every=min(cfg.train.log_every, every),
+    )
     return replace(cfg, train=train)
 
 
@@ -133,8 +138,17 @@ def train_run(cfg: RunConfig, run: Path, threads: int | None) -> float | None:
     run.mkdir(parents=True)
     cfg.save(run / "requested.json")
     env = os.environ | ({"OMP_NUM_THREADS": str(threads)} if threads else {})
-    command = [sys.executable, "-m", "vaegan", "train", "--config", str(run / "requested.json"),
-               "--out", str(run), "--quiet"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "vaegan",
+        "train",
+        "--config",
+        str(run / "requested.json"),
+        "--out",
+        str(run),
+        "--quiet",
+    ]
     start = time.perf_counter()
     subprocess.run(command, check=True, env=env)
     return time.perf_counter() - start
@@ -179,15 +193,25 @@ def curve(run: Path) -> list[tuple[int, float]]:
 
 
 def markdown(rows: list[dict]) -> str:
-    cols = [("run", "name", "{}"), ("variant", "variant", "{}"),
-            ("GFLOP/step", "gflop_per_step", "{:.1f}"), ("steps", "steps", "{}"),
-            ("train min", "train_minutes", "{:.1f}"), ("FD", "fd", "{:.2f}"),
-            ("KD", "kd", "{:.3f}"), ("precision", "precision", "{:.3f}"),
-            ("recall", "recall", "{:.3f}"), ("FID", "fid", "{:.1f}"), ("KID", "kid", "{:.4f}"),
-            ("recon MSE", "mse", "{:.4f}"), ("SSIM", "ssim", "{:.3f}"),
-            ("min class", "class_min", "{:.3f}"), ("max class", "class_max", "{:.3f}"),
-            ("FD, N(0,I) codes", "fd_standard_prior", "{:.2f}"),
-            ("FD, trained weights", "fd_trained_weights", "{:.2f}")]  # fmt: skip
+    cols = [
+        ("run", "name", "{}"),
+        ("variant", "variant", "{}"),
+        ("GFLOP/step", "gflop_per_step", "{:.1f}"),
+        ("steps", "steps", "{}"),
+        ("train min", "train_minutes", "{:.1f}"),
+        ("FD", "fd", "{:.2f}"),
+        ("KD", "kd", "{:.3f}"),
+        ("precision", "precision", "{:.3f}"),
+        ("recall", "recall", "{:.3f}"),
+        ("FID", "fid", "{:.1f}"),
+        ("KID", "kid", "{:.4f}"),
+        ("recon MSE", "mse", "{:.4f}"),
+        ("SSIM", "ssim", "{:.3f}"),
+        ("min class", "class_min", "{:.3f}"),
+        ("max class", "class_max", "{:.3f}"),
+        ("FD, N(0,I) codes", "fd_standard_prior", "{:.2f}"),
+        ("FD, trained weights", "fd_trained_weights", "{:.2f}"),
+    ]
     lines = ["| " + " | ".join(c[0] for c in cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
         cells = [fmt.format(row[key]) if row.get(key) is not None else "-" for _, key, fmt in cols]
@@ -253,9 +277,15 @@ def main() -> None:
         if args.train_only:
             continue
         seconds = float((run / "wall_seconds.txt").read_text())
-        row = {"name": name, "variant": cfg.model.variant, "gflop_per_step": gflop[name],
-               "steps": cfg.train.steps, "train_minutes": seconds / 60,
-               "threads": args.threads, "curve": curve(run)}  # fmt: skip
+        row = {
+            "name": name,
+            "variant": cfg.model.variant,
+            "gflop_per_step": gflop[name],
+            "steps": cfg.train.steps,
+            "train_minutes": seconds / 60,
+            "threads": args.threads,
+            "curve": curve(run),
+        }
         row |= evaluate(run, cfg, args.fd_n, args.fid_n)
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "curve"}), file=sys.stderr)

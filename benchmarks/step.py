@@ -136,17 +136,38 @@ def main() -> None:
         return
 
     ceiling = ceilings(resolve_device(args.device))
-    print(f"ceilings: matmul {ceiling['matmul']:.0f} GFLOP/s, conv fwd+bwd "
-          f"{ceiling['conv']:.0f} GFLOP/s", file=sys.stderr)  # fmt: skip
+    print(
+        f"ceilings: matmul {ceiling['matmul']:.0f} GFLOP/s, conv fwd+bwd "
+        f"{ceiling['conv']:.0f} GFLOP/s",
+        file=sys.stderr,
+    )
     rows = []
     for shape in args.shapes.split(","):
         size, channels = shape.split("x")
         for variant in args.variants.split(","):
-            cmd = [sys.executable, __file__, "--child", "--variant", variant,
-                   "--image-size", size, "--channels", channels, "--width", str(args.width),
-                   "--batch-size", str(args.batch_size), "--steps", str(args.steps),
-                   "--repeats", str(args.repeats), "--warmup", str(args.warmup),
-                   "--device", args.device]  # fmt: skip
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                "--variant",
+                variant,
+                "--image-size",
+                size,
+                "--channels",
+                channels,
+                "--width",
+                str(args.width),
+                "--batch-size",
+                str(args.batch_size),
+                "--steps",
+                str(args.steps),
+                "--repeats",
+                str(args.repeats),
+                "--warmup",
+                str(args.warmup),
+                "--device",
+                args.device,
+            ]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
             r = rows[-1]
@@ -159,12 +180,16 @@ def main() -> None:
                 file=sys.stderr,
             )
     if args.markdown:
-        print(f"\nMachine: {platform.processor() or platform.machine()}, "
-              f"torch {torch.__version__}, device {rows[0]['device']}, "
-              f"{rows[0]['threads']} threads; ceilings: fp32 matmul {ceiling['matmul']:.0f} "
-              f"GFLOP/s, conv forward+backward {ceiling['conv']:.0f} GFLOP/s\n")  # fmt: skip
-        print("| variant | image | width | batch | images/s median (min-max) | peak MiB "
-              "| GFLOP/image | GFLOP/s | of matmul | of conv |")  # fmt: skip
+        print(
+            f"\nMachine: {platform.processor() or platform.machine()}, "
+            f"torch {torch.__version__}, device {rows[0]['device']}, "
+            f"{rows[0]['threads']} threads; ceilings: fp32 matmul {ceiling['matmul']:.0f} "
+            f"GFLOP/s, conv forward+backward {ceiling['conv']:.0f} GFLOP/s\n"
+        )
+        print(
+            "| variant | image | width | batch | images/s median (min-max) | peak MiB "
+            "| GFLOP/image | GFLOP/s | of matmul | of conv |"
+        )
         print("|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             print(

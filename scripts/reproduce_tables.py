@@ -34,11 +34,28 @@ def quality(runs: list[Path]) -> str:
     for run in runs:
         m = read(run / "eval-n10000.json").get("metrics", {})
         f = read(run / "eval-fid-n1000.json").get("metrics", {})
-        rows.append([run.name, cell(m.get("fd"), 1), cell(m.get("kd"), 2), cell(f.get("fid"), 1),
-                     cell(f.get("kid"), 3), cell(m.get("mse"), 4), cell(m.get("psnr"), 2),
-                     cell(m.get("ssim"), 3)])  # fmt: skip
-    header = ["run", "domain FD (10k)", "domain KD (10k)", "Inception FID (1k)",
-              "Inception KID (1k)", "recon MSE", "PSNR", "SSIM"]  # fmt: skip
+        rows.append(
+            [
+                run.name,
+                cell(m.get("fd"), 1),
+                cell(m.get("kd"), 2),
+                cell(f.get("fid"), 1),
+                cell(f.get("kid"), 3),
+                cell(m.get("mse"), 4),
+                cell(m.get("psnr"), 2),
+                cell(m.get("ssim"), 3),
+            ]
+        )
+    header = [
+        "run",
+        "domain FD (10k)",
+        "domain KD (10k)",
+        "Inception FID (1k)",
+        "Inception KID (1k)",
+        "recon MSE",
+        "PSNR",
+        "SSIM",
+    ]
     return table(header, rows)
 
 
@@ -52,12 +69,26 @@ def edits(runs: list[Path]) -> str:
     names = list(next(iter(records.values()))["edit"]["attributes"])
     header = ["class"] + [f"{run}: {what}" for run in records for what in ("edited", "recon")]
     rows = [
-        [name, *(cell(r["edit"]["attributes"][name][k]) for r in records.values()
-                 for k in ("edited", "reconstructed"))]
+        [
+            name,
+            *(
+                cell(r["edit"]["attributes"][name][k])
+                for r in records.values()
+                for k in ("edited", "reconstructed")
+            ),
+        ]
         for name in names
-    ]  # fmt: skip
-    rows.append(["**mean**", *(f"**{r['metrics'][k]:.3f}**" for r in records.values()
-                               for k in ("edit", "edit_base"))])  # fmt: skip
+    ]
+    rows.append(
+        [
+            "**mean**",
+            *(
+                f"**{r['metrics'][k]:.3f}**"
+                for r in records.values()
+                for k in ("edit", "edit_base")
+            ),
+        ]
+    )
     strengths = {r["edit"]["strength"] for r in records.values()}
     return f"strength {', '.join(map(str, sorted(strengths)))}\n\n" + table(header, rows)
 
@@ -70,8 +101,7 @@ def similarity(runs: list[Path]) -> str:
             continue
         g = record["similarity"]["generated"]
         real = record["similarity"]["real"]
-        rows.append([run.name, *(f"{g[k]:.4f} ± {g[k + '_std']:.4f}"
-                                 for k in KEYS)])  # fmt: skip
+        rows.append([run.name, *(f"{g[k]:.4f} ± {g[k + '_std']:.4f}" for k in KEYS)])
     if real is not None:
         rows.append(["real test images", *(f"{real[k]:.4f}" for k in KEYS)])
     return table(["images", "cosine", "squared error", "requested-class accuracy"], rows)
@@ -83,16 +113,31 @@ def finetuning(runs: list[Path]) -> str:
         for key, r in read(run / "finetune.json").get("results", {}).items():
             data, labels, features, init, trained = key.split("/")
             errors = f"{100 * r['test_error_mean']:.1f} ± {100 * r['test_error_std']:.1f} %"
-            rows.append([labels, run.name, features, init, errors,
-                         " ".join(f"{100 * e:.1f}" for e in r["test_errors"])])  # fmt: skip
+            rows.append(
+                [
+                    labels,
+                    run.name,
+                    features,
+                    init,
+                    errors,
+                    " ".join(f"{100 * e:.1f}" for e in r["test_errors"]),
+                ]
+            )
     rows.sort(key=lambda row: (int(row[0]), row[2], row[3] == "scratch", row[1]))
     return table(["labels", "run", "network", "init", "test error", "per seed (%)"], rows)
 
 
 def main() -> None:
     roots = [Path(a) for a in sys.argv[1:]] or [Path("runs/repro")]
-    runs = [r for root in roots for r in ([root] if (root / "config.json").exists()
-            else sorted(p for p in root.iterdir() if (p / "config.json").exists()))]  # fmt: skip
+    runs = [
+        r
+        for root in roots
+        for r in (
+            [root]
+            if (root / "config.json").exists()
+            else sorted(p for p in root.iterdir() if (p / "config.json").exists())
+        )
+    ]
     by_name = {run.name: run for run in runs}
     order = {name: i for i, name in enumerate((*UNCONDITIONAL, *CONDITIONAL))}
     runs = sorted(runs, key=lambda r: (order.get(r.name, len(order)), r.name))

@@ -4,16 +4,17 @@ import json
 
 import numpy as np
 import pytest
-from conftest import tiny_config
 from PIL import Image
 
 from vaegan.cli import main
 from vaegan.train import train
 
+from helpers import tiny_config
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    from conftest import write_idx_dataset
+    from helpers import write_idx_dataset
 
     root = tmp_path_factory.mktemp("cli")
     data = write_idx_dataset(root / "data")
@@ -64,14 +65,31 @@ def test_train_resume_rejects_changed_config(run, capsys):
 
 
 def test_train_with_config_file_and_flags(tmp_path):
-    from conftest import write_idx_dataset
+    from helpers import write_idx_dataset
 
     data = write_idx_dataset(tmp_path / "data")
     config = tmp_path / "c.json"
     tiny_config(data, steps=1).save(config)
     out = tmp_path / "run"
-    assert main(["train", "--config", str(config), "--out", str(out), "--model", "vae",
-                 "--steps", "2", "--seed", "3", "--quiet"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(config),
+                "--out",
+                str(out),
+                "--model",
+                "vae",
+                "--steps",
+                "2",
+                "--seed",
+                "3",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     saved = json.loads((out / "config.json").read_text())
     assert saved["model"]["variant"] == "vae" and saved["train"]["steps"] == 2
     assert saved["train"]["seed"] == 3 and saved["model"]["width"] == 0.0625

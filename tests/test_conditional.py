@@ -6,7 +6,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
 from dataset_files import CELEBA_ATTRIBUTES, write_celeba
 from PIL import Image
 
@@ -21,13 +20,22 @@ from vaegan.metrics.similarity import agreement, attribute_similarity, generate
 from vaegan.models import VAEGAN
 from vaegan.train import train
 
+from helpers import tiny_config
+
 CLASSES = ("T-shirt", "Trouser", "Bag")
 
 
 def class_model(variant: str = "cvaegan") -> VAEGAN:
     torch.manual_seed(0)
-    cfg = ModelConfig(variant=variant, image_size=16, channels=1, z_dim=4, width=0.125,
-                      condition=CLASSES, condition_kind="class")  # fmt: skip
+    cfg = ModelConfig(
+        variant=variant,
+        image_size=16,
+        channels=1,
+        z_dim=4,
+        width=0.125,
+        condition=CLASSES,
+        condition_kind="class",
+    )
     return VAEGAN(cfg).eval()
 
 
@@ -74,8 +82,13 @@ def test_condition_values_from_classes_and_attributes():
     np.testing.assert_array_equal(condition_values(classes, cfg, 2), np.eye(3)[[2, 0]])
     assert condition_values(classes, tiny_config("unused", "vae").model) is None
     attributes = np.array([[1, 0], [0, 1], [1, 1]], np.float32)
-    faces = Dataset("c", images, attributes=attributes, attribute_names=("Male", "Smiling"),
-                    attribute_kind="binary")  # fmt: skip
+    faces = Dataset(
+        "c",
+        images,
+        attributes=attributes,
+        attribute_names=("Male", "Smiling"),
+        attribute_kind="binary",
+    )
     with pytest.raises(DataError, match="not the model's class condition"):
         condition_values(faces, cfg)
     with pytest.raises(ConfigError, match="conditioned on 3 class values"):
@@ -143,9 +156,30 @@ def test_unconditional_sample_rejects_a_condition(idx_dir, tmp_path, capsys):
 def test_attribute_conditioned_training_on_celeba_files(tmp_path, capsys):
     root, _ = write_celeba(tmp_path / "celeba", 16)
     out = tmp_path / "run"
-    args = ["train", "--data", "celeba", "--data-dir", str(root), "--model", "cvae",
-            "--image-size", "16", "--width", "0.0625", "--steps", "2", "--batch-size", "4",
-            "--z-dim", "4", "--out", str(out), "--device", "cpu", "--quiet"]  # fmt: skip
+    args = [
+        "train",
+        "--data",
+        "celeba",
+        "--data-dir",
+        str(root),
+        "--model",
+        "cvae",
+        "--image-size",
+        "16",
+        "--width",
+        "0.0625",
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--z-dim",
+        "4",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     assert main(args) == 0
     _, cfg = load_model(out)
     assert cfg.model.condition == CELEBA_ATTRIBUTES and cfg.model.condition_kind == "binary"
@@ -164,8 +198,9 @@ def test_agreement_against_hand_computed_values():
     predicted = np.array([[0.7, 0.2, 0.1], [0.5, 0.1, 0.4]])
     got = agreement(predicted, np.eye(3)[[0, 2]])
     cosines = (0.7 / np.sqrt(0.54), 0.4 / np.sqrt(0.42))
-    assert got == pytest.approx({"cosine": np.mean(cosines), "mse": (0.14 + 0.62) / 2,
-                                 "accuracy": 0.5})  # fmt: skip
+    assert got == pytest.approx(
+        {"cosine": np.mean(cosines), "mse": (0.14 + 0.62) / 2, "accuracy": 0.5}
+    )
 
 
 def test_attribute_similarity_scores_generated_and_real_images():
@@ -188,6 +223,7 @@ def test_attribute_similarity_scores_generated_and_real_images():
         attribute_similarity(model, other, conditions, real)
 
 
+@pytest.mark.slow
 def test_evaluate_a_conditional_run_and_keep_earlier_metrics(idx_dir, tmp_path, capsys):
     ev, run = tmp_path / "ev", tmp_path / "run"
     data = ["--data-dir", str(idx_dir), "--quiet", "--device", "cpu"]
@@ -209,8 +245,12 @@ def test_evaluate_a_conditional_run_and_keep_earlier_metrics(idx_dir, tmp_path, 
     # Another n is another setting: the earlier metrics are not mixed in.
     assert main([*evaluate, "--n", "8", "--metrics", "fd"]) == 0  # the last --n counts
     assert set(json.loads((run / "eval.json").read_text())["metrics"]) == {
-        "fd", "kd", "kd_std", "precision", "recall",
-    }  # fmt: skip
+        "fd",
+        "kd",
+        "kd_std",
+        "precision",
+        "recall",
+    }
 
 
 def test_similarity_needs_a_conditional_run(idx_dir, tmp_path, capsys):

@@ -5,11 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import idx_bytes, write_idx_dataset
 
 from vaegan.data import Dataset, load_dataset
-from vaegan.data.batches import Batches
+from vaegan.data.batches import FLIP_STREAM, Batches, stream_seed
 from vaegan.errors import DataError
+
+from helpers import idx_bytes, write_idx_dataset
 
 
 def test_idx_loader_pads_to_32(idx_dir):
@@ -146,3 +147,10 @@ def test_annotation_prefers_classes_then_attributes():
     assert faces.annotation("unused") == ("binary", ("Smiling",))
     with pytest.raises(DataError, match="'plain' has neither .*: X needs one"):
         Dataset("plain", images).annotation("X needs one")
+
+
+def test_stream_seeds_are_distinct_per_run_index_and_stream():
+    seeds = {stream_seed(s, i, k) for s in range(3) for i in range(100) for k in (0, FLIP_STREAM)}
+    assert len(seeds) == 3 * 100 * 2
+    assert stream_seed(0, 5) == 5  # seed 0's draws are numbered by their index
+    assert 0 <= stream_seed(2**62, 2**62) < 2**63  # always a valid torch seed

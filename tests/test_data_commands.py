@@ -4,13 +4,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_idx_dataset
 from dataset_files import write_celeba, write_folder, write_lfw, write_svhn
 from PIL import Image
 
 from vaegan.cli import main
 from vaegan.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaegan.train import train
+
+from helpers import write_idx_dataset
 
 
 def celeba(root: Path) -> Path:
@@ -39,10 +40,14 @@ FORMATS = {
     "lfw-tgz": ("lfw", lfw_tgz, 3, {"train": 14, "test": 2}),
     "svhn": ("svhn", write_svhn, 3, {"train": 20, "test": 8, "extra": 6}),
     "idx": ("idx", lambda r: write_idx_dataset(r, 24, 8), 1, {"train": 24, "test": 8}),
-    "folder": ("folder", lambda r: write_folder(r, {"a": 10, "b": 10}), 3,
-               {"train": 18, "test": 2, "all": 20}),
+    "folder": (
+        "folder",
+        lambda r: write_folder(r, {"a": 10, "b": 10}),
+        3,
+        {"train": 18, "test": 2, "all": 20},
+    ),
     "folder-splits": ("folder", split_folders, 3, {"train": 8, "test": 4}),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -52,9 +57,16 @@ def test_every_format_trains_a_few_steps(tmp_path, fmt):
     cfg = RunConfig(
         model=ModelConfig(image_size=16, channels=channels, z_dim=4, width=0.0625),
         data=DataConfig(name=name, data_dir=str(root), flip=True),
-        train=TrainConfig(steps=2, batch_size=4, log_every=1, sample_every=2,
-                          checkpoint_every=2, grid_size=4, device="cpu"),
-    )  # fmt: skip
+        train=TrainConfig(
+            steps=2,
+            batch_size=4,
+            log_every=1,
+            sample_every=2,
+            checkpoint_every=2,
+            grid_size=4,
+            device="cpu",
+        ),
+    )
     ckpt = train(cfg, tmp_path / "run", progress=False)
     assert (ckpt / "model.safetensors").is_file()
     grid = Image.open(tmp_path / "run" / "samples" / "samples_000002.png")
@@ -78,10 +90,30 @@ def test_data_info_counts_each_split(tmp_path, capsys, fmt):
 
 def test_train_cli_on_celeba_with_the_papers_split(tmp_path, capsys):
     root = celeba(tmp_path / "data")
-    args = ["train", "--data", "celeba", "--data-dir", str(root), "--split", "trainval",
-            "--image-size", "16", "--width", "0.0625", "--z-dim", "4", "--steps", "2",
-            "--batch-size", "4", "--device", "cpu", "--quiet",
-            "--out", str(tmp_path / "run")]  # fmt: skip
+    args = [
+        "train",
+        "--data",
+        "celeba",
+        "--data-dir",
+        str(root),
+        "--split",
+        "trainval",
+        "--image-size",
+        "16",
+        "--width",
+        "0.0625",
+        "--z-dim",
+        "4",
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert main(args) == 0
     saved = RunConfig.load(tmp_path / "run" / "config.json")
     assert saved.data.split == "trainval" and saved.model.image_size == 16
@@ -104,14 +136,32 @@ def test_download_celeba_prints_what_to_fetch(tmp_path, capsys):
     assert "img_align_celeba" in err and "list_attr_celeba.txt" in err
 
 
-@pytest.mark.parametrize(("name", "write", "metric"), [
-    ("celeba", celeba, "mean attribute accuracy"), ("lfw", lambda r: write_lfw(r)[0], "mse"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "write", "metric"),
+    [
+        ("celeba", celeba, "mean attribute accuracy"),
+        ("lfw", lambda r: write_lfw(r)[0], "mse"),
+    ],
+)
 def test_attribute_evaluators_train_on_celeba_and_lfw(tmp_path, capsys, name, write, metric):
     root = write(tmp_path / "data")
     out = tmp_path / "judge"
-    args = ["train-evaluator", "--data", name, "--data-dir", str(root), "--image-size", "16",
-            "--steps", "3", "--device", "cpu", "--quiet", "--out", str(out)]  # fmt: skip
+    args = [
+        "train-evaluator",
+        "--data",
+        name,
+        "--data-dir",
+        str(root),
+        "--image-size",
+        "16",
+        "--steps",
+        "3",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     assert (out / "evaluator.safetensors").is_file()
     assert f"test {metric}" in capsys.readouterr().out

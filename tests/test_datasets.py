@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import idx_bytes
 from dataset_files import (
     CELEBA_ATTRIBUTES,
     LFW_ATTRIBUTES,
@@ -23,6 +22,8 @@ from dataset_files import (
 from vaegan.data import LoadOptions, load_dataset
 from vaegan.data.transform import resample
 from vaegan.errors import DataError
+
+from helpers import idx_bytes
 
 
 def rgb(size: int = 16, **kwargs) -> LoadOptions:

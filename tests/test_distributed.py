@@ -11,13 +11,14 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from conftest import tiny_config, write_idx_dataset
 from safetensors.torch import load_file
 
 from vaegan.config import RunConfig
-from vaegan.distributed import Distributed, check_batch
+from vaegan.distributed import SINGLE, Distributed, check_batch
 from vaegan.errors import ConfigError, TrainingDiverged
 from vaegan.train import train
+
+from helpers import tiny_config, write_idx_dataset
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node"]
 
@@ -62,6 +63,7 @@ def runs(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_two_processes_compute_what_one_does(runs):
     one, two = losses(runs / "one"), losses(runs / "two")
     assert len(one) == len(two) == 4
@@ -72,12 +74,17 @@ def test_two_processes_compute_what_one_does(runs):
     assert_weights_close(weights(runs / "one"), weights(runs / "two"), steps=4)
 
 
+@pytest.mark.slow
 def test_a_two_process_checkpoint_resumes_in_one_process(runs):
     """The checkpoint knows nothing of the process count: 2 then 1 equals 1 throughout."""
     for name in ("one", "two"):
         cfg = RunConfig.load(runs / name / "config.json")
-        train(replace(cfg, train=replace(cfg.train, steps=6)), runs / name, resume=True,
-              progress=False)  # fmt: skip
+        train(
+            replace(cfg, train=replace(cfg.train, steps=6)),
+            runs / name,
+            resume=True,
+            progress=False,
+        )
     assert_weights_close(weights(runs / "one"), weights(runs / "two"), steps=6)
     one, two = losses(runs / "one"), losses(runs / "two")
     assert len(two) == 6
@@ -85,14 +92,25 @@ def test_a_two_process_checkpoint_resumes_in_one_process(runs):
         assert b == pytest.approx(a, rel=1e-3)
 
 
+@pytest.mark.slow
 def test_batch_must_divide_among_processes(tmp_path):
     data = write_idx_dataset(tmp_path / "data")
     cfg = tiny_config(data, steps=2)
     cfg = replace(cfg, train=replace(cfg.train, batch_size=5))
     cfg.save(tmp_path / "config.json")
     env = os.environ | {"OMP_NUM_THREADS": "1"}
-    cmd = [*TORCHRUN, "2", "-m", "vaegan", "train", "--quiet", "--config",
-           str(tmp_path / "config.json"), "--out", str(tmp_path / "run")]  # fmt: skip
+    cmd = [
+        *TORCHRUN,
+        "2",
+        "-m",
+        "vaegan",
+        "train",
+        "--quiet",
+        "--config",
+        str(tmp_path / "config.json"),
+        "--out",
+        str(tmp_path / "run"),
+    ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode != 0
     assert "batch_size 5 must divide among 2 processes" in done.stderr
@@ -115,6 +133,7 @@ def _disagreeing_rank(rank: int, port: int, results) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_ranks_that_drift_apart_are_caught():
     import socket
 
@@ -126,6 +145,7 @@ def test_ranks_that_drift_apart_are_caught():
     assert all("the ranks' weights differ" in results[r] for r in (0, 1))
 
 
+@pytest.mark.slow
 def test_without_sync_batchnorm_the_ranks_still_agree(tmp_path):
     """Per-rank BatchNorm statistics: running averages are averaged across ranks every step, so
     the weight check at each checkpoint (which raises on any difference) passes."""
@@ -135,3 +155,32 @@ def test_without_sync_batchnorm_the_ranks_still_agree(tmp_path):
     cfg.save(tmp_path / "config.json")
     torchrun(2, "--config", str(tmp_path / "config.json"), "--out", str(tmp_path / "run"))
     assert len(losses(tmp_path / "run")) == 3
+
+
+class Doubling(Distributed):
+    """Two ranks whose all-reduce doubles every tensor: checks the bookkeeping, not the network."""
+
+    def mean(self, tensors):
+        return [2 * t for t in tensors]
+
+
+def test_mean_gradients_reassembles_each_network_and_writes_back_the_buffers():
+    bn = torch.nn.BatchNorm1d(3)
+    bn.running_mean.fill_(1.0)
+    grads = {"enc": (torch.ones(2), torch.full((2, 2), 3.0)), "dis": (torch.zeros(1),)}
+    averaged = Doubling(rank=0, world=2).mean_gradients(grads, bn)
+    assert list(averaged) == ["enc", "dis"]
+    assert [g.shape for g in averaged["enc"]] == [(2,), (2, 2)]
+    assert torch.equal(averaged["enc"][1], torch.full((2, 2), 6.0))
+    assert torch.equal(averaged["dis"][0], torch.zeros(1))
+    assert torch.equal(bn.running_mean, torch.full((3,), 2.0))  # buffers ride along
+    assert bn.num_batches_tracked.item() == 0  # integer buffers are left alone
+    assert SINGLE.mean_gradients(grads, bn) is grads  # one process: nothing to average
+
+
+def test_mean_stats_keeps_the_names():
+    stats = {"cost_real": torch.tensor(1.0), "l_dis": torch.tensor(2.0)}
+    assert Doubling(rank=1, world=2).mean_stats(stats) == {
+        "cost_real": torch.tensor(2.0),
+        "l_dis": torch.tensor(4.0),
+    }

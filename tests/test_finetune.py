@@ -7,7 +7,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from conftest import idx_bytes, tiny_config
 
 from vaegan.checkpoint import load_model
 from vaegan.cli import main
@@ -25,6 +24,8 @@ from vaegan.finetune import (
 from vaegan.images import to_model
 from vaegan.models import VAEGAN, evaluating
 from vaegan.train import train
+
+from helpers import idx_bytes, tiny_config
 
 
 def write_halves_dataset(root, n_train=40, n_test=40, seed=0):
@@ -203,6 +204,7 @@ def test_cli_writes_the_record_and_prints_the_table(setup, tmp_path, capsys):
     assert main([*gan, "--labels", "4", "--quiet"]) == 2
     assert "pass --features dis" in capsys.readouterr().err
     assert main([*base[:-2], "--out", str(out)]) == 0  # same run, same file: accumulates
-    other = main([*gan, "--labels", "4", "--features", "dis", "--steps", "1", "--quiet",
-                  "--out", str(out)])  # fmt: skip
+    other = main(
+        [*gan, "--labels", "4", "--features", "dis", "--steps", "1", "--quiet", "--out", str(out)]
+    )
     assert other == 2 and "holds the results of run" in capsys.readouterr().err

@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config, write_idx_dataset
 from PIL import Image
 
 from vaegan.attributes import (
@@ -28,6 +27,8 @@ from vaegan.images import to_model, to_uint8
 from vaegan.judge import Evaluator, EvaluatorConfig, save_evaluator
 from vaegan.latent import edit_grid, random_walk, require_unconditional
 from vaegan.models import VAEGAN
+
+from helpers import tiny_config, write_idx_dataset
 
 
 def make_run(root, data_dir, variant="vaegan", seed=0, **model):
@@ -91,15 +92,25 @@ def test_class_vectors_one_against_the_rest(runs):
 
 def test_binary_and_real_attribute_vectors(runs):
     attributes = np.array([[1, 0], [1, 1], [0, 1], [0, 0]], np.float32)
-    binary = Dataset("toy", indexed_images(4), attributes=attributes,
-                     attribute_names=("Bangs", "Smiling"), attribute_kind="binary")  # fmt: skip
+    binary = Dataset(
+        "toy",
+        indexed_images(4),
+        attributes=attributes,
+        attribute_names=("Bangs", "Smiling"),
+        attribute_kind="binary",
+    )
     z = np.array([[2.0, 5.0], [2.0, 1.0], [0.0, 1.0], [0.0, 5.0]])  # dim 0 says Bangs
     vectors = compute_attribute_vectors(hand_encoded(z), binary, runs.main, split="t")
     assert torch.allclose(vectors.vectors, torch.tensor([[2.0, 0.0], [0.0, -4.0]]))
     # LFW's scores are classifier margins: "with" means above 0.
     scores = np.array([[-1.5], [0.3], [2.0], [-0.2]], np.float32)
-    real = Dataset("toy", indexed_images(4), attributes=scores, attribute_names=("Male",),
-                   attribute_kind="real")  # fmt: skip
+    real = Dataset(
+        "toy",
+        indexed_images(4),
+        attributes=scores,
+        attribute_names=("Male",),
+        attribute_kind="real",
+    )
     z = scores.astype(np.float64)  # z is the score itself
     vectors = compute_attribute_vectors(hand_encoded(z), real, runs.main, split="t")
     assert vectors.threshold == REAL_THRESHOLD == 0.0 and vectors.count_with == (2,)
@@ -196,8 +207,9 @@ def test_edit_success_by_hand():
     vectors = torch.tensor([[0.5, 0.0]])
     for strength, edited in ((1.0, 1 / 4), (2.0, 2 / 4)):
         # Images without "bright": t = -0.8, -0.2, 0.4, -0.6; + S * 0.5 above 0.5 counts.
-        result = edit_success(model, BrightnessJudge(), images, truth, ("bright",), vectors,
-                              strength)  # fmt: skip
+        result = edit_success(
+            model, BrightnessJudge(), images, truth, ("bright",), vectors, strength
+        )
         # The two bright images (t = 0.9, 0.7) reconstruct bright: "with a" is 1.
         expected = {"n": 4, "edited": edited, "reconstructed": 0.0, "reconstructed_with": 1.0}
         assert result == {"bright": expected}
@@ -206,8 +218,22 @@ def test_edit_success_by_hand():
 def test_edit_and_evaluate_commands(runs, tmp_path, capsys):
     data = ["--data-dir", str(runs.data), "--device", "cpu"]
     vectors = str(tmp_path / "v.safetensors")
-    assert main(["attributes", "compute", str(runs.main), "--attrs", "Trouser,Bag",
-                 "--out", vectors, "--quiet", *data]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "attributes",
+                "compute",
+                str(runs.main),
+                "--attrs",
+                "Trouser,Bag",
+                "--out",
+                vectors,
+                "--quiet",
+                *data,
+            ]
+        )
+        == 0
+    )
     assert "Trouser" in capsys.readouterr().out
     out = tmp_path / "edit.png"
     args = ["edit", str(runs.main), "--vectors", vectors, "--n", "3", "--out", str(out), *data]
@@ -218,8 +244,20 @@ def test_edit_and_evaluate_commands(runs, tmp_path, capsys):
     # An untrained judge: the command's plumbing is under test here, not the judge.
     judge = EvaluatorConfig("fashion-mnist", 32, 1, "classes", FASHION_MNIST_CLASSES)
     save_evaluator(Evaluator(judge), 0.0, tmp_path / "ev")
-    evaluate = ["evaluate", str(runs.main), "--metrics", "edit", "--vectors", vectors,
-                "--evaluator", str(tmp_path / "ev"), "--n", "16", "--quiet", *data]  # fmt: skip
+    evaluate = [
+        "evaluate",
+        str(runs.main),
+        "--metrics",
+        "edit",
+        "--vectors",
+        vectors,
+        "--evaluator",
+        str(tmp_path / "ev"),
+        "--n",
+        "16",
+        "--quiet",
+        *data,
+    ]
     assert main(evaluate) == 0
     record = json.loads((runs.main / "eval.json").read_text())
     assert set(record["edit"]["attributes"]) == {"Trouser", "Bag"}

@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config, write_idx_dataset
 from safetensors.torch import load_file
 
 from vaegan.cli import main
@@ -18,6 +17,8 @@ from vaegan.metrics import distribution_distances
 from vaegan.metrics.coverage import precision_recall
 from vaegan.metrics.recon import pixel_metrics
 from vaegan.train import train
+
+from helpers import tiny_config, write_idx_dataset
 
 
 def gaussian_features(n: int, seed: int) -> torch.Tensor:
@@ -96,6 +97,7 @@ def fixture_data(tmp_path_factory):
     return write_idx_dataset(root / "data", n_train=256, n_test=64)
 
 
+@pytest.mark.slow
 def test_evaluator_learns_a_separable_fixture(fixture_data, tmp_path):
     train_set = load_dataset("fashion-mnist", str(fixture_data), "train")
     test_set = load_dataset("fashion-mnist", str(fixture_data), "test")
@@ -124,12 +126,14 @@ def attribute_fixture(n: int, seed: int):
     real = ((brightness - 175) / 40)[:, None].astype(np.float32)
 
     def dataset(attributes, names, kind):
-        return Dataset("fixture", images, attributes=attributes, attribute_names=names,
-                       attribute_kind=kind)  # fmt: skip
+        return Dataset(
+            "fixture", images, attributes=attributes, attribute_names=names, attribute_kind=kind
+        )
 
     return dataset(binary, ("Bottom", "Right"), "binary"), dataset(real, ("Bright",), "real")
 
 
+@pytest.mark.slow
 def test_evaluator_learns_binary_and_real_attributes(tmp_path):
     train_binary, train_real = attribute_fixture(512, 0)
     test_binary, test_real = attribute_fixture(128, 1)
@@ -160,22 +164,33 @@ def test_evaluate_command_writes_eval_json(fixture_data, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     record = json.loads((run / "eval.json").read_text())
     assert set(record["metrics"]) == {
-        "fd", "kd", "kd_std", "precision", "recall", "mse", "psnr", "ssim",
-    }  # fmt: skip
+        "fd",
+        "kd",
+        "kd_std",
+        "precision",
+        "recall",
+        "mse",
+        "psnr",
+        "ssim",
+    }
     assert record["n"] == 40 and record["split"] == "test" and record["step"] == 2
     assert len(record["domain_features"]["sha256"]) == 64
     assert all(np.isfinite(v) for v in record["metrics"].values())
     assert "fd" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_class_shares_of_samples(fixture_data, tmp_path):
     from vaegan.evaluate import class_shares
 
     ev, _ = train_evaluator(
         load_dataset("fashion-mnist", str(fixture_data), "train"),
         load_dataset("fashion-mnist", str(fixture_data), "test"),
-        tmp_path / "ev", steps=60, batch_size=32, progress=False,
-    )  # fmt: skip
+        tmp_path / "ev",
+        steps=60,
+        batch_size=32,
+        progress=False,
+    )
 
     class OneClass:
         """A model whose every sample is a test image of class 3."""
@@ -238,6 +253,7 @@ def test_eval_every_logs_sample_quality_during_training(fixture_data, tmp_path):
     assert all(np.isfinite(line["fd"]) and "kd" in line for line in scored)
 
 
+@pytest.mark.slow
 def test_evaluate_inception_fid_and_kid_on_a_handful_of_images(fixture_data, tmp_path):
     from vaegan.evaluate import evaluate_run
 

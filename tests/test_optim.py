@@ -23,18 +23,22 @@ B = 8
 
 def tiny_vae(seed: int = 0, **options) -> VAEGAN:
     torch.manual_seed(seed)
-    return VAEGAN(ModelConfig(variant="vae", image_size=16, channels=1, z_dim=4, width=0.125,
-                              **options))  # fmt: skip
+    return VAEGAN(
+        ModelConfig(variant="vae", image_size=16, channels=1, z_dim=4, width=0.125, **options)
+    )
 
 
 def per_image_losses(model: VAEGAN, x: torch.Tensor) -> torch.Tensor:
     """The VAE's loss of each image (B,), deterministic (z = mu) so both sides see the same."""
     mu, logvar = model.enc(x)
     x_tilde = model.dec(mu)
-    return torch.stack([
-        gaussian_nll(x_tilde[i : i + 1], x[i : i + 1]) + kl_prior(mu[i : i + 1], logvar[i : i + 1])
-        for i in range(len(x))
-    ])  # fmt: skip
+    return torch.stack(
+        [
+            gaussian_nll(x_tilde[i : i + 1], x[i : i + 1])
+            + kl_prior(mu[i : i + 1], logvar[i : i + 1])
+            for i in range(len(x))
+        ]
+    )
 
 
 def test_default_weight_decay_is_the_codes_on_a_mean_loss():

@@ -6,7 +6,6 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import tiny_config
 
 from vaegan.config import LossConfig, ModelConfig, OptimConfig
 from vaegan.models import VAEGAN
@@ -14,6 +13,8 @@ from vaegan.optim import make_optimizers
 from vaegan.precision import Precision
 from vaegan.step import forward, gradients, train_step
 from vaegan.train import train
+
+from helpers import tiny_config
 
 
 def setup(seed: int = 0):
@@ -86,6 +87,7 @@ def test_channels_last_changes_nothing_but_layout():
     assert_same_update(a, b)
 
 
+@pytest.mark.slow
 def test_compiled_networks_give_the_same_step():
     a, x = setup()
     b = copy.deepcopy(a)

@@ -5,7 +5,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
 
 from vaegan.checkpoint import load_model
 from vaegan.config import ModelConfig
@@ -16,11 +15,14 @@ from vaegan.models import VAEGAN
 from vaegan.prior import RIDGE, fit_mixture, fit_prior, with_prior
 from vaegan.train import train
 
+from helpers import tiny_config
+
 
 def tiny_fitted(components: int) -> VAEGAN:
     torch.manual_seed(0)
-    cfg = ModelConfig(image_size=16, channels=1, z_dim=4, width=0.125, prior="fitted",
-                      prior_components=components)  # fmt: skip
+    cfg = ModelConfig(
+        image_size=16, channels=1, z_dim=4, width=0.125, prior="fitted", prior_components=components
+    )
     return VAEGAN(cfg).eval()
 
 
@@ -66,8 +68,12 @@ def test_mixture_finds_separate_clusters():
     g = torch.Generator().manual_seed(0)
     centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], dtype=torch.float64)
     sizes = [500, 300, 200]
-    x = torch.cat([c + 0.1 * torch.randn(n, 2, generator=g, dtype=torch.float64)
-                   for c, n in zip(centres, sizes, strict=True)])  # fmt: skip
+    x = torch.cat(
+        [
+            c + 0.1 * torch.randn(n, 2, generator=g, dtype=torch.float64)
+            for c, n in zip(centres, sizes, strict=True)
+        ]
+    )
     weights, means, scales = fit_mixture(x, 3)
     order = torch.cdist(centres, means).argmin(dim=1)
     assert sorted(order.tolist()) == [0, 1, 2]

@@ -51,97 +51,113 @@ def reference_dis_loss(logits, real_weight):
     )
 
 
+def repeated(y, times):
+    """The condition of `times` stacked copies of the batch."""
+    return None if y is None else torch.cat([y] * times)
+
+
+def reference_run(model, x, cfg, g, y):
+    """mu, logvar, X_tilde for L_llike, and the fakes Dis sees; the noise drawn in `forward`'s
+    order (eps, then z_p)."""
+    variant = model.cfg.base_variant
+    if variant == "gan":
+        z_p = torch.randn(B, Z, generator=g)
+        return None, None, None, model.dec(z_p, y)
+    mu, logvar = model.enc(x, y)
+    z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=g)
+    if variant == "vae":
+        return mu, logvar, model.dec(z, y), None
+    z_p = torch.randn(B, Z, generator=g)
+    if cfg.layout == "code":  # Dec on Z alone for L_llike, then on [Z; Z_p] for L_GAN
+        x_tilde = model.dec(z, y)
+        return mu, logvar, x_tilde, model.dec(torch.cat([z, z_p]), repeated(y, 2))
+    fakes = model.dec(torch.cat([z, z_p]), repeated(y, 2))
+    return mu, logvar, fakes[:B], fakes
+
+
+def reference_prior(mu, logvar, cfg, kl_weight):
+    kl = -0.5 * (1 + logvar - mu**2 - logvar.exp())  # by hand, per image and dimension
+    return kl_weight * kl.mean(0).clamp(min=cfg.free_bits).sum()
+
+
+def reference_dis_objective(logits, x_real, cfg):
+    """Dis's loss with the R1 penalty when asked."""
+    loss = reference_dis_loss(logits, cfg.real_weight)
+    if cfg.r1 > 0:
+        (grad,) = torch.autograd.grad(logits[:B].sum(), x_real, create_graph=True)
+        loss = loss + cfg.r1 / 2 * grad.square().sum((1, 2, 3)).mean()
+    return loss
+
+
+def reference_adversarial(logits, cfg):
+    return generator_loss(logits[B:], B, saturating=cfg.generator_loss == "saturating")
+
+
+def reference_gan_loss(name, model, x_real, fakes, cfg, y):
+    if name == "dis":
+        fakes = fakes.detach()
+    _, logits = model.dis(torch.cat([x_real, fakes]), repeated(y, 2))
+    if name == "dis":
+        return reference_dis_objective(logits, x_real, cfg)
+    return reference_adversarial(logits, cfg)
+
+
+def reference_vaegan_loss(name, model, x, x_real, run, cfg, y, kl_weight):
+    """VAE/GAN and VAE_Disl: network `name`'s loss, Dec's images detached for Dis."""
+    mu, logvar, x_tilde, fakes = run
+    if name == "dis":  # Dis sees Dec's images as inputs only
+        x_tilde, fakes = x_tilde.detach(), fakes.detach()
+    features, logits = model.dis(torch.cat([x_real, fakes]), repeated(y, 3))
+    if cfg.layout == "code":  # a Dis_l pass of its own over [X_tilde; X]
+        h = model.dis.features(torch.cat([x_tilde, x]), repeated(y, 2))
+        l_llike = gaussian_nll(h[:B], h[B:].detach(), cfg.feature_sigma)
+    else:
+        l_llike = gaussian_nll(features[B : 2 * B], features[:B].detach(), cfg.feature_sigma)
+    l_llike = l_llike + cfg.pixel_weight * gaussian_nll(x_tilde, x, cfg.pixel_sigma)
+    if name == "enc":
+        return reference_prior(mu, logvar, cfg, kl_weight) + l_llike
+    if name == "dis":
+        return reference_dis_objective(logits, x_real, cfg)
+    if model.cfg.base_variant == "vae_disl":
+        return l_llike
+    return cfg.gamma * l_llike + reference_adversarial(logits, cfg)
+
+
+def reference_loss(name, model, x, run, cfg, y, kl_weight):
+    """Network `name`'s loss from one forward of the other networks, frozen."""
+    variant = model.cfg.base_variant
+    x_real = x.clone().requires_grad_(cfg.r1 > 0)
+    if variant == "vae":
+        mu, logvar, x_tilde, _ = run
+        l_llike = gaussian_nll(x_tilde, x, cfg.pixel_sigma)
+        return l_llike + (reference_prior(mu, logvar, cfg, kl_weight) if name == "enc" else 0)
+    if variant == "gan":
+        return reference_gan_loss(name, model, x_real, run[3], cfg, y)
+    return reference_vaegan_loss(name, model, x, x_real, run, cfg, y, kl_weight)
+
+
 def reference_gradients(model, x, cfg=DEFAULTS, seed=2, kl_weight=1.0):
     """Each network's gradient the way most ports get it: detach inputs, freeze other nets.
 
     Draws the same noise in the same order as `forward` (eps, then z_p).
     """
     g = torch.Generator().manual_seed(seed)
-    variant, nets = model.cfg.base_variant, model.networks()
-    saturating = cfg.generator_loss == "saturating"
+    nets = model.networks()
     y = condition(model)
-    y2 = y3 = None
-    if y is not None:
-        y2, y3 = torch.cat([y, y]), torch.cat([y, y, y])
-
-    def grads_of(name, loss):
-        for net in nets.values():
-            net.zero_grad(set_to_none=True)
-        loss.backward()
-        return tuple(p.grad.clone() for p in nets[name].parameters())
-
-    def frozen(*names):
-        for name, net in nets.items():
-            net.requires_grad_(name not in names)
-
-    def run():
-        """mu, logvar, X_tilde for L_llike, and the fakes Dis sees."""
-        if variant == "gan":
-            z_p = torch.randn(B, Z, generator=g)
-            return None, None, None, model.dec(z_p, y)
-        mu, logvar = model.enc(x, y)
-        z = mu + (0.5 * logvar).exp() * torch.randn(mu.shape, generator=g)
-        if variant == "vae":
-            return mu, logvar, model.dec(z, y), None
-        z_p = torch.randn(B, Z, generator=g)
-        if cfg.layout == "code":  # Dec on Z alone for L_llike, then on [Z; Z_p] for L_GAN
-            x_tilde = model.dec(z, y)
-            return mu, logvar, x_tilde, model.dec(torch.cat([z, z_p]), y2)
-        fakes = model.dec(torch.cat([z, z_p]), y2)
-        return mu, logvar, fakes[:B], fakes
-
-    def prior(mu, logvar):
-        kl = -0.5 * (1 + logvar - mu**2 - logvar.exp())  # by hand, per image and dimension
-        return kl_weight * kl.mean(0).clamp(min=cfg.free_bits).sum()
-
-    def dis_loss(logits, x_real):
-        loss = reference_dis_loss(logits, cfg.real_weight)
-        if cfg.r1 > 0:
-            (grad,) = torch.autograd.grad(logits[:B].sum(), x_real, create_graph=True)
-            loss = loss + cfg.r1 / 2 * grad.square().sum((1, 2, 3)).mean()
-        return loss
-
     out = {}
     state = torch.random.get_rng_state()
-    for name in nets:
+    for name, net in nets.items():
         g.manual_seed(seed)
         torch.random.set_rng_state(state)
-        frozen(*(n for n in nets if n != name))
-        mu, logvar, x_tilde, fakes = run()
-        x_real = x.clone().requires_grad_(cfg.r1 > 0)
-        if variant == "vae":
-            l_llike = gaussian_nll(x_tilde, x, cfg.pixel_sigma)
-            loss = l_llike + (prior(mu, logvar) if name == "enc" else 0)
-        elif variant == "gan":
-            if name == "dis":
-                fakes = fakes.detach()
-            _, logits = model.dis(torch.cat([x_real, fakes]), y2)
-            if name == "dis":
-                loss = dis_loss(logits, x_real)
-            else:
-                loss = generator_loss(logits[B:], B, saturating=saturating)
-        else:
-            if name == "dis":  # Dis sees Dec's images as inputs only
-                x_tilde, fakes = x_tilde.detach(), fakes.detach()
-            features, logits = model.dis(torch.cat([x_real, fakes]), y3)
-            if cfg.layout == "code":  # a Dis_l pass of its own over [X_tilde; X]
-                h = model.dis.features(torch.cat([x_tilde, x]), y2)
-                l_llike = gaussian_nll(h[:B], h[B:].detach(), cfg.feature_sigma)
-            else:
-                l_llike = gaussian_nll(
-                    features[B : 2 * B], features[:B].detach(), cfg.feature_sigma
-                )
-            l_llike = l_llike + cfg.pixel_weight * gaussian_nll(x_tilde, x, cfg.pixel_sigma)
-            if name == "enc":
-                loss = prior(mu, logvar) + l_llike
-            elif name == "dis":
-                loss = dis_loss(logits, x_real)
-            elif variant == "vae_disl":
-                loss = l_llike
-            else:
-                loss = cfg.gamma * l_llike + generator_loss(logits[B:], B, saturating=saturating)
-        out[name] = grads_of(name, loss)
-    frozen()
+        for other_name, other in nets.items():
+            other.requires_grad_(other_name == name)
+        loss = reference_loss(name, model, x, reference_run(model, x, cfg, g, y), cfg, y, kl_weight)
+        for each in nets.values():
+            each.zero_grad(set_to_none=True)
+        loss.backward()
+        out[name] = tuple(p.grad.clone() for p in net.parameters())
+    for each in nets.values():
+        each.requires_grad_(True)
     return out
 
 

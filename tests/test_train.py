@@ -11,7 +11,6 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import tiny_config
 from safetensors.torch import load_file, save_file
 
 import vaegan
@@ -21,6 +20,8 @@ from vaegan.config import RunConfig
 from vaegan.errors import CheckpointError, ConfigError, TrainingDiverged, VaeganError
 from vaegan.step import train_step
 from vaegan.train import train
+
+from helpers import tiny_config
 
 
 def weights(run_dir):
@@ -37,7 +38,7 @@ def with_quality_options(cfg):
         loss=replace(cfg.loss, r1=0.5, kl_warmup=4, free_bits=0.01, margin=None),
         optim=replace(
             cfg.optim, optimizer="adam", lr=1e-3, lr_dis=2e-3, lr_final=1e-4, epoch_steps=2
-        ),  # fmt: skip
+        ),
     )
 
 
@@ -76,8 +77,11 @@ def test_run_directory_contents(tmp_path, idx_dir):
     assert RunConfig.load(run / "config.json") == cfg
     ckpt = run / "checkpoint"
     assert {p.name for p in ckpt.iterdir()} == {
-        "model.safetensors", "config.json", "trainer.safetensors", "trainer.json",
-    }  # fmt: skip
+        "model.safetensors",
+        "config.json",
+        "trainer.safetensors",
+        "trainer.json",
+    }
     assert json.loads((ckpt / "trainer.json").read_text())["step"] == 2
     assert (run / "samples/samples_000002.png").is_file()
     assert (run / "samples/reconstructions_000002.png").is_file()
@@ -161,6 +165,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, idx_dir,
     assert all(torch.isfinite(t).all() for t in weights(run).values())
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_and_resumes(tmp_path, idx_dir):
     cfg = tiny_config(idx_dir, steps=100_000)
     config = tmp_path / "config.json"

@@ -10,7 +10,7 @@ from vaegan.config import RunConfig
 from vaegan.errors import VaeganError
 from vaegan.models import VAEGAN
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def load(run_dir: str | Path, device: str | torch.device = "cpu") -> VAEGAN:

@@ -204,8 +204,10 @@ def compute_attribute_vectors(
     for name, k in zip(names, count_with, strict=True):
         if k == 0 or k == n:
             which = "with" if k == 0 else "without"
-            raise DataError(f"'{name}': no images {which} it among the first {n} of {source}; "
-                            "a vector needs both (use more images: --n)")  # fmt: skip
+            raise DataError(
+                f"'{name}': no images {which} it among the first {n} of {source}; "
+                "a vector needs both (use more images: --n)"
+            )
     z = encode_images(model, data.images[:n])
     return AttributeVectors(
         vectors=mean_differences(z, has).float(),

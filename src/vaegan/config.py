@@ -409,32 +409,45 @@ def _coerce(hint: Any, value: Any, source: str, key: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        members = [a for a in args if a is not type(None)]
-        if len(members) == 1:
-            return _coerce(members[0], value, source, key)
-        for member in members:  # the first that fits
-            try:
-                return _coerce(member, value, source, key)
-            except ConfigError:
-                pass
-        names = " or ".join("a list" if typing.get_origin(m) is tuple else m.__name__
-                            for m in members)  # fmt: skip
-        raise ConfigError(f"{source}: '{key}' must be {names}, got {value!r}")
+        return _coerce_union(args, value, source, key)
     if origin is Literal:
         if value not in args:
             choices = ", ".join(repr(a) for a in args)
             raise ConfigError(f"{source}: '{key}' must be one of {choices}, got {value!r}")
         return value
-    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:  # tuple[T, ...]
+    if origin is tuple:
+        return _coerce_tuple(args, value, source, key)
+    return _coerce_scalar(hint, value, source, key)
+
+
+def _coerce_union(args: tuple, value: Any, source: str, key: str) -> Any:
+    """Optional[T] or a union: None where allowed, else the first member that fits."""
+    if value is None and type(None) in args:
+        return None
+    members = [a for a in args if a is not type(None)]
+    if len(members) == 1:
+        return _coerce(members[0], value, source, key)
+    for member in members:
+        try:
+            return _coerce(member, value, source, key)
+        except ConfigError:
+            pass
+    names = " or ".join("a list" if typing.get_origin(m) is tuple else m.__name__ for m in members)
+    raise ConfigError(f"{source}: '{key}' must be {names}, got {value!r}")
+
+
+def _coerce_tuple(args: tuple, value: Any, source: str, key: str) -> tuple:
+    """tuple[T, ...] (any length) or tuple[A, B] (fixed), from a JSON list."""
+    if len(args) == 2 and args[1] is Ellipsis:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{source}: '{key}' must be a list, got {value!r}")
         return tuple(_coerce(args[0], v, source, key) for v in value)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise ConfigError(f"{source}: '{key}' must be a list of {len(args)}, got {value!r}")
-        return tuple(_coerce(a, v, source, key) for a, v in zip(args, value, strict=True))
+    if not isinstance(value, (list, tuple)) or len(value) != len(args):
+        raise ConfigError(f"{source}: '{key}' must be a list of {len(args)}, got {value!r}")
+    return tuple(_coerce(a, v, source, key) for a, v in zip(args, value, strict=True))
+
+
+def _coerce_scalar(hint: Any, value: Any, source: str, key: str) -> Any:
     # bool is an int in Python: reject it where a number is expected, and vice versa.
     ok = {
         int: isinstance(value, int) and not isinstance(value, bool),

@@ -12,6 +12,7 @@ import torch
 from vaegan.attributes import DEFAULT_STRENGTH, AttributeVectors, Membership, index_of, membership
 from vaegan.checkpoint import checkpoint_step, find_checkpoint, load_model
 from vaegan.conditions import condition_values
+from vaegan.config import RunConfig
 from vaegan.data import load_run_data
 from vaegan.errors import DataError, VaeganError
 from vaegan.files import atomic_write_text
@@ -54,8 +55,9 @@ def load_judge(
     evaluator, _ = load_evaluator(evaluator_dir, device)
     cfg = evaluator.cfg
     if cfg.data != data_name:
-        raise VaeganError(f"{evaluator_dir}: the evaluator was trained on '{cfg.data}', "
-                          f"not '{data_name}'")  # fmt: skip
+        raise VaeganError(
+            f"{evaluator_dir}: the evaluator was trained on '{cfg.data}', not '{data_name}'"
+        )
     if (cfg.image_size, cfg.channels) != (images.shape[1], images.shape[3]):
         raise VaeganError(
             f"{evaluator_dir}: the evaluator judges {cfg.image_size}x{cfg.image_size}x"
@@ -63,8 +65,10 @@ def load_judge(
             f"{images.shape[3]} (the model's size)"
         )
     if cfg.target != JUDGE_TARGET[kind]:
-        raise VaeganError(f"{evaluator_dir}: the evaluator predicts {cfg.target}, but {kind} "
-                          "attributes are to be judged")  # fmt: skip
+        raise VaeganError(
+            f"{evaluator_dir}: the evaluator predicts {cfg.target}, but {kind} "
+            "attributes are to be judged"
+        )
     return evaluator
 
 
@@ -133,8 +137,10 @@ def edit_metric(
     vectors = AttributeVectors.load(vectors_file)
     vectors.check_model(run, model)
     if vectors.kind != truth.kind:
-        raise DataError(f"{vectors_file}: vectors of {vectors.kind} attributes, but "
-                        f"'{data_name}' is annotated with {truth.kind} ones")  # fmt: skip
+        raise DataError(
+            f"{vectors_file}: vectors of {vectors.kind} attributes, but "
+            f"'{data_name}' is annotated with {truth.kind} ones"
+        )
     names, v = vectors.select(attrs)
     evaluator = load_judge(evaluator_dir, data_name, images, vectors.kind, model.device)
     per_attribute = edit_success(model, evaluator, images, truth, names, v, strength)
@@ -142,8 +148,12 @@ def edit_metric(
         "edit": float(np.mean([r["edited"] for r in per_attribute.values()])),
         "edit_base": float(np.mean([r["reconstructed"] for r in per_attribute.values()])),
     }
-    record = {"vectors": str(vectors_file), "strength": strength, "evaluator": str(evaluator_dir),
-              "attributes": per_attribute}  # fmt: skip
+    record = {
+        "vectors": str(vectors_file),
+        "strength": strength,
+        "evaluator": str(evaluator_dir),
+        "attributes": per_attribute,
+    }
     return summary, record
 
 
@@ -168,19 +178,9 @@ def evaluate_run(
 
     `edit` needs `vectors` (from `vaegan attributes compute`); `attrs` picks some of them.
     """
-    unknown = sorted(set(metrics) - set(METRICS))
-    if unknown:
-        raise VaeganError(f"unknown metric '{unknown[0]}' (known: {', '.join(METRICS)})")
-    if "edit" in metrics and vectors is None:
-        raise VaeganError("the edit metric needs --vectors FILE (from `vaegan attributes compute`)")
+    check_metrics(metrics, vectors)
     model, cfg = load_model(run, device)
-    if "similarity" in metrics and not cfg.model.conditional:
-        raise VaeganError(
-            f"{run}: attribute similarity scores conditional models (cvaegan, cvae, cgan), "
-            f"not '{cfg.model.variant}'"
-        )
-    if ("recon" in metrics or "edit" in metrics) and model.enc is None:
-        raise VaeganError(f"{run}: a '{cfg.model.variant}' model has no encoder to reconstruct")
+    check_model_fits(metrics, run, model, cfg)
     dataset = load_run_data(
         cfg, split, data=data, data_dir=data_dir, cache_dir=cache_dir, progress=progress
     )
@@ -194,28 +194,24 @@ def evaluate_run(
 
     # Features of cached data are keyed by the data set's fingerprint, not by hashing pixels.
     images_id = f"{dataset.fingerprint}[:{n}]" if dataset.fingerprint else None
-    options = {"seed": seed, "device": model.device, "progress": progress, "cache_dir": cache_dir,
-               "images_id": images_id, "conditions": conditions}  # fmt: skip
+    options = {
+        "seed": seed,
+        "device": model.device,
+        "progress": progress,
+        "cache_dir": cache_dir,
+        "images_id": images_id,
+        "conditions": conditions,
+    }
     if "fd" in metrics:
         quality = domain_quality(evaluator_dir, dataset.name, images, **options)
         results |= domain_names(quality(model))
         record["domain_features"] = quality.extractor.record
     if "fid" in metrics or "kid" in metrics:
-        inception = InceptionFeatures()
-        batch_size = batch_size_for(model.device)
-        quality = SampleQuality(inception, images, batch_size=batch_size, **options)
-        d = quality(model)
-        results |= {"fid": d["fd"]} if "fid" in metrics else {}
-        results |= {"kid": d["kid"], "kid_std": d["kid_std"]} if "kid" in metrics else {}
+        results |= inception_metrics(model, images, metrics, options)
         record["inception_features"] = {"file": WEIGHTS, "sha256": WEIGHTS_SHA256}
     if "recon" in metrics:
         results |= reconstruction_metrics(model, images, conditions=conditions)
     if "classes" in metrics:
-        if cfg.model.conditional:
-            raise VaeganError(
-                f"{run}: class shares are for unconditional models; a conditional one draws "
-                "the classes it is asked for (--metrics similarity)"
-            )
         judge = load_judge(evaluator_dir, dataset.name, images, "class", model.device)
         record["classes"] = class_shares(model, judge, n, seed)
         shares = record["classes"].values()
@@ -224,9 +220,16 @@ def evaluate_run(
         annotations = membership(dataset)
         truth = replace(annotations, has=annotations.has[:n])
         summary, record["edit"] = edit_metric(
-            model, run, dataset.name, truth, images, evaluator_dir=evaluator_dir,
-            vectors_file=vectors, attrs=attrs, strength=strength,
-        )  # fmt: skip
+            model,
+            run,
+            dataset.name,
+            truth,
+            images,
+            evaluator_dir=evaluator_dir,
+            vectors_file=vectors,
+            attrs=attrs,
+            strength=strength,
+        )
         results |= summary
     if "similarity" in metrics:
         kind = cfg.model.condition_kind
@@ -242,6 +245,42 @@ def evaluate_run(
     record = merged_with_earlier(out, record)
     atomic_write_text(out, json.dumps(record, indent=2) + "\n")
     return record
+
+
+def check_metrics(metrics: tuple[str, ...], vectors: Path | None) -> None:
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise VaeganError(f"unknown metric '{unknown[0]}' (known: {', '.join(METRICS)})")
+    if "edit" in metrics and vectors is None:
+        raise VaeganError("the edit metric needs --vectors FILE (from `vaegan attributes compute`)")
+
+
+def check_model_fits(metrics: tuple[str, ...], run: Path, model: VAEGAN, cfg: RunConfig) -> None:
+    """An error before any work for a metric this kind of model cannot have."""
+    if "similarity" in metrics and not cfg.model.conditional:
+        raise VaeganError(
+            f"{run}: attribute similarity scores conditional models (cvaegan, cvae, cgan), "
+            f"not '{cfg.model.variant}'"
+        )
+    if ("recon" in metrics or "edit" in metrics) and model.enc is None:
+        raise VaeganError(f"{run}: a '{cfg.model.variant}' model has no encoder to reconstruct")
+    if "classes" in metrics and cfg.model.conditional:
+        raise VaeganError(
+            f"{run}: class shares are for unconditional models; a conditional one draws "
+            "the classes it is asked for (--metrics similarity)"
+        )
+
+
+def inception_metrics(
+    model: VAEGAN, images: np.ndarray, metrics: tuple[str, ...], options: dict
+) -> dict[str, float]:
+    """Inception FID and/or KID of the model's samples against `images`."""
+    quality = SampleQuality(
+        InceptionFeatures(), images, batch_size=batch_size_for(model.device), **options
+    )
+    d = quality(model)
+    results = {"fid": d["fd"]} if "fid" in metrics else {}
+    return results | ({"kid": d["kid"], "kid_std": d["kid_std"]} if "kid" in metrics else {})
 
 
 SAME_SETTING = ("data", "split", "n", "seed", "step")
@@ -278,8 +317,10 @@ def similarity_rows(similarity: dict) -> list[str]:
     keys = [k for k in ("cosine", "mse", "accuracy") if k in real]
     rows = ["attribute similarity:", f"{'images':24s}" + "".join(f"{k:>18s}" for k in keys)]
     label = f"generated ({generated['seeds']} seeds)"
-    rows.append(f"{label:24s}" + "".join(
-        f"{generated[k]:>10.4f} ± {generated[k + '_std']:<5.3f}" for k in keys))  # fmt: skip
+    rows.append(
+        f"{label:24s}"
+        + "".join(f"{generated[k]:>10.4f} ± {generated[k + '_std']:<5.3f}" for k in keys)
+    )
     rows.append(f"{'real test images':24s}" + "".join(f"{real[k]:>18.4f}" for k in keys))
     return rows
 

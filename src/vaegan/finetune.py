@@ -139,19 +139,24 @@ def class_count(data: Dataset) -> int:
 def balanced_subset(labels: np.ndarray, n: int, n_classes: int, seed: int) -> np.ndarray:
     """Indices of n images, n / n_classes of each class, drawn without replacement, sorted."""
     if n < n_classes:
-        raise DataError(f"--labels {n} is fewer than the {n_classes} classes: use at least one "
-                        f"image per class")  # fmt: skip
+        raise DataError(
+            f"--labels {n} is fewer than the {n_classes} classes: use at least one image per class"
+        )
     if n % n_classes:
-        raise DataError(f"--labels {n} does not split evenly over {n_classes} classes: use a "
-                        f"multiple of {n_classes}")  # fmt: skip
+        raise DataError(
+            f"--labels {n} does not split evenly over {n_classes} classes: use a "
+            f"multiple of {n_classes}"
+        )
     per_class = n // n_classes
     rng = np.random.default_rng(seed)
     chosen = []
     for c in range(n_classes):
         members = np.flatnonzero(labels == c)
         if len(members) < per_class:
-            raise DataError(f"class {c} has {len(members)} training images, fewer than the "
-                            f"{per_class} per class that --labels {n} needs")  # fmt: skip
+            raise DataError(
+                f"class {c} has {len(members)} training images, fewer than the "
+                f"{per_class} per class that --labels {n} needs"
+            )
         chosen.append(rng.choice(members, per_class, replace=False))
     return np.sort(np.concatenate(chosen))
 
@@ -251,10 +256,11 @@ def finetune_run(
     model, run_cfg = load_model(run, device)
     hidden_network(model, cfg.features)  # before the data loads
     train_set, test_set = (
-        load_run_data(run_cfg, split, data=data, data_dir=data_dir, cache_dir=cache_dir,
-                      progress=progress)
+        load_run_data(
+            run_cfg, split, data=data, data_dir=data_dir, cache_dir=cache_dir, progress=progress
+        )
         for split in ("train", "test")
-    )  # fmt: skip
+    )
     result = finetune(model, train_set, test_set, cfg, progress=progress)
     result["variant"] = run_cfg.model.variant
     result["checkpoint_step"] = checkpoint_step(find_checkpoint(run))

@@ -77,7 +77,7 @@ class StopRequest:
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
-    def _handle(self, signum, frame) -> None:  # noqa: ANN001 (signal handler signature)
+    def _handle(self, signum, frame) -> None:
         self.requested = True
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
@@ -211,8 +211,15 @@ def train(
     joined = not torch.distributed.is_initialized()  # a caller's own process group stays
     dist, device_name = from_environment(cfg.train.device)
     try:
-        return _train(cfg, Path(run_dir), dist, resolve_device(device_name), resume,
-                      progress and dist.main, cache_dir)  # fmt: skip
+        return _train(
+            cfg,
+            Path(run_dir),
+            dist,
+            resolve_device(device_name),
+            resume,
+            progress and dist.main,
+            cache_dir,
+        )
     finally:
         if joined:
             shutdown()
@@ -239,17 +246,36 @@ def _train(
         run_dir, model, optimizers, cfg, precision, dist, start if resume else None
     )
     batches = Batches(
-        train_set.images, cfg.train.batch_size, seed=cfg.train.seed, device=device,
-        flip=cfg.data.flip, conditions=condition_values(train_set, cfg.model),
-    )  # fmt: skip
+        train_set.images,
+        cfg.train.batch_size,
+        seed=cfg.train.seed,
+        device=device,
+        flip=cfg.data.flip,
+        conditions=condition_values(train_set, cfg.model),
+    )
     main = dist.main  # logs, grids, evaluation and checkpoint files: the main rank's work
-    log = Log(
-        metrics=Metrics(run_dir / "metrics.jsonl", resume_step=start),
-        grids=Grids(model, cfg, held_out, run_dir / "samples"),
-        quality=quality_probe(cfg, held_out, device),
-    ) if main else None  # fmt: skip
-    run_steps(cfg, model, optimizers, precision, batches, train_set.images, dist, saver, log,
-              start, progress)  # fmt: skip
+    log = (
+        Log(
+            metrics=Metrics(run_dir / "metrics.jsonl", resume_step=start),
+            grids=Grids(model, cfg, held_out, run_dir / "samples"),
+            quality=quality_probe(cfg, held_out, device),
+        )
+        if main
+        else None
+    )
+    run_steps(
+        cfg,
+        model,
+        optimizers,
+        precision,
+        batches,
+        train_set.images,
+        dist,
+        saver,
+        log,
+        start,
+        progress,
+    )
     if start >= cfg.train.steps and main:
         print(f"{run_dir}: already trained for {start} steps (--steps {cfg.train.steps})")
     return run_dir / CHECKPOINT_DIR
@@ -346,8 +372,11 @@ class Checkpointer:
         self.nonfinite |= ~torch.isfinite(torch.stack(losses)).all()  # alike on every rank
 
     def diverged(self, at: int) -> TrainingDiverged:
-        kept = (f"the last good checkpoint (step {self.last_saved}) is intact"
-                if self.last_saved else "no checkpoint was written")  # fmt: skip
+        kept = (
+            f"the last good checkpoint (step {self.last_saved}) is intact"
+            if self.last_saved
+            else "no checkpoint was written"
+        )
         return TrainingDiverged(
             f"{self.run_dir}: a loss or weight became NaN or inf between step "
             f"{self.last_saved or self.start} and {at}; {kept}. Try a lower --lr."
@@ -369,8 +398,9 @@ class Checkpointer:
             raise self.diverged(at)
         self.dist.check_agree(list(self.model.state_dict().values()), "weights")
         if self.dist.main:
-            save_checkpoint(self.run_dir, self.model, self.optimizers, self.cfg, at,
-                            self.precision.state_dict())  # fmt: skip
+            save_checkpoint(
+                self.run_dir, self.model, self.optimizers, self.cfg, at, self.precision.state_dict()
+            )
         self.dist.barrier()
         self.last_saved = at
 
@@ -401,8 +431,17 @@ def run_steps(
             y = None if y is None else dist.shard(y)
             generator.manual_seed(stream_seed(t.seed, step))  # eps and z_p
             set_learning_rates(optimizers, cfg.optim, step, t.steps)
-            stats = train_step(model, optimizers, x, cfg.loss, generator, dist, precision, y,
-                               kl_weight(cfg.loss, step))  # fmt: skip
+            stats = train_step(
+                model,
+                optimizers,
+                x,
+                cfg.loss,
+                generator,
+                dist,
+                precision,
+                y,
+                kl_weight(cfg.loss, step),
+            )
             update_average(model, step)
             saver.watch(stats)
             bar.update(1)

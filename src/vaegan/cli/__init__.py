@@ -20,9 +20,20 @@ from vaegan.cli.runs import add_compare, add_finetune
 from vaegan.cli.train import add_train, build_config
 from vaegan.errors import VaeganError
 
-COMMANDS = (add_train, add_sample, add_reconstruct, add_interpolate, add_walk, add_edit,
-            add_attributes, add_train_evaluator, add_evaluate, add_data, add_compare,
-            add_finetune)  # fmt: skip
+COMMANDS = (
+    add_train,
+    add_sample,
+    add_reconstruct,
+    add_interpolate,
+    add_walk,
+    add_edit,
+    add_attributes,
+    add_train_evaluator,
+    add_evaluate,
+    add_data,
+    add_compare,
+    add_finetune,
+)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -25,7 +25,7 @@ def comma_list(text: str | None) -> tuple[str, ...] | None:
 def add_run_command(
     sub: Subparsers,
     name: str,
-    help: str,  # noqa: A002
+    help: str,
     func: Handler,
     out_help: str = ".png for a grid, .npy for uint8 (N,H,W,C)",
     draws_z: bool = False,
@@ -45,8 +45,9 @@ def add_data_flags(
     p: argparse.ArgumentParser, split: str = "test", data_help: str | None = None
 ) -> None:
     """--data, --data-dir, --split and --cache-dir of a command that reads a run's data."""
-    p.add_argument("--data", choices=sorted(DATASETS),
-                   help=data_help or "default: the run's data set")  # fmt: skip
+    p.add_argument(
+        "--data", choices=sorted(DATASETS), help=data_help or "default: the run's data set"
+    )
     p.add_argument("--data-dir")
     p.add_argument("--split", default=split)
     add_cache_flag(p)
@@ -54,19 +55,29 @@ def add_data_flags(
 
 def add_preprocessing_flags(p: argparse.ArgumentParser, defaults: bool = False) -> None:
     """--crop and --skip-bad-images; `train` leaves them None so a --config file's values hold."""
-    p.add_argument("--crop", choices=CROPS, default="auto" if defaults else None,
-                   help="auto: the data set's own (CelebA 148x148 at (40, 15), LFW centre "
-                   "150x150, folders centre square, MNIST padded to 32); center: the largest "
-                   "centred square; none: the whole image")  # fmt: skip
-    p.add_argument("--skip-bad-images", action="store_const", const=True,
-                   default=False if defaults else None,
-                   help="leave out (and list) images that cannot be decoded")  # fmt: skip
+    p.add_argument(
+        "--crop",
+        choices=CROPS,
+        default="auto" if defaults else None,
+        help="auto: the data set's own (CelebA 148x148 at (40, 15), LFW centre "
+        "150x150, folders centre square, MNIST padded to 32); center: the largest "
+        "centred square; none: the whole image",
+    )
+    p.add_argument(
+        "--skip-bad-images",
+        action="store_const",
+        const=True,
+        default=False if defaults else None,
+        help="leave out (and list) images that cannot be decoded",
+    )
 
 
 def add_cache_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cache-dir", type=Path,
-                   help="cache of preprocessed data (default $XDG_CACHE_HOME/vaegan or "
-                   "~/.cache/vaegan)")  # fmt: skip
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="cache of preprocessed data (default $XDG_CACHE_HOME/vaegan or ~/.cache/vaegan)",
+    )
 
 
 def held_out_data(args: argparse.Namespace, cfg: RunConfig, n: int) -> Dataset:

@@ -28,9 +28,12 @@ def add_data(sub: Subparsers) -> None:
     i.add_argument("--quiet", action="store_true")
     i.set_defaults(func=cmd_data_info)
     g = d.add_parser("download", help="fetch a public data set, SHA-256 verified, resumable")
-    g.add_argument("name", choices=sorted({*SOURCES, "celeba"}),
-                   help="lfw fetches lfw.tgz; lfw_attributes.txt has no checksum to verify, "
-                   "so it is fetched by hand; celeba prints what to fetch")  # fmt: skip
+    g.add_argument(
+        "name",
+        choices=sorted({*SOURCES, "celeba"}),
+        help="lfw fetches lfw.tgz; lfw_attributes.txt has no checksum to verify, "
+        "so it is fetched by hand; celeba prints what to fetch",
+    )
     g.add_argument("--to", required=True, help="directory to download into (then --data-dir)")
     g.add_argument("--mirror", help="fetch every file from MIRROR/FILE instead")
     g.add_argument("--quiet", action="store_true")
@@ -40,17 +43,26 @@ def add_data(sub: Subparsers) -> None:
 def cmd_data_info(args: argparse.Namespace) -> None:
     spec = DATASETS[args.name]
     options = LoadOptions(
-        image_size=args.image_size or spec.image_size, channels=spec.channels, crop=args.crop,
+        image_size=args.image_size or spec.image_size,
+        channels=spec.channels,
+        crop=args.crop,
         skip_bad_images=args.skip_bad_images,
-    )  # fmt: skip
+    )
     root = Path(args.data_dir or spec.default_dir or ".")
     unions = dict(spec.unions)
     present = spec.splits_in(root) if root.is_dir() else spec.splits
     splits = {
-        split: load_dataset(args.name, args.data_dir, split, options, cache_dir=args.cache_dir,
-                            progress=not args.quiet)
-        for split in present if split not in unions
-    }  # fmt: skip
+        split: load_dataset(
+            args.name,
+            args.data_dir,
+            split,
+            options,
+            cache_dir=args.cache_dir,
+            progress=not args.quiet,
+        )
+        for split in present
+        if split not in unions
+    }
     counts = {
         s: len(splits[s]) if s in splits else sum(len(splits[p]) for p in unions[s])
         for s in present

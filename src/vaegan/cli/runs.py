@@ -31,14 +31,28 @@ def add_finetune(sub: Subparsers) -> None:
     f.add_argument("--data", choices=sorted(DATASETS), help="default: the run's data set")
     f.add_argument("--data-dir")
     add_cache_flag(f)
-    f.add_argument("--labels", type=int, required=True,
-                   help="labelled training images, the same number per class")  # fmt: skip
-    f.add_argument("--features", choices=FEATURES, default="enc",
-                   help="hidden FC layer of Enc (default) or of Dis (gan runs)")  # fmt: skip
-    f.add_argument("--from-scratch", action="store_true",
-                   help="the same network freshly initialised, for comparison")  # fmt: skip
-    f.add_argument("--freeze", action="store_true",
-                   help="train the linear head only (a probe); default: fine-tune all")  # fmt: skip
+    f.add_argument(
+        "--labels",
+        type=int,
+        required=True,
+        help="labelled training images, the same number per class",
+    )
+    f.add_argument(
+        "--features",
+        choices=FEATURES,
+        default="enc",
+        help="hidden FC layer of Enc (default) or of Dis (gan runs)",
+    )
+    f.add_argument(
+        "--from-scratch",
+        action="store_true",
+        help="the same network freshly initialised, for comparison",
+    )
+    f.add_argument(
+        "--freeze",
+        action="store_true",
+        help="train the linear head only (a probe); default: fine-tune all",
+    )
     f.add_argument("--seeds", type=int, help=f"seeds 0..N-1 (default {FinetuneConfig.seeds})")
     f.add_argument("--steps", type=int, help=f"default {FinetuneConfig.steps}")
     f.add_argument("--batch-size", type=int, help=f"default {FinetuneConfig.batch_size}")
@@ -53,13 +67,21 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     # Flags left out keep FinetuneConfig's defaults (lr: chosen by --freeze).
     tuning = {k: getattr(args, k) for k in ("seeds", "steps", "batch_size", "lr")}
     cfg = FinetuneConfig(
-        labels=args.labels, features=args.features, from_scratch=args.from_scratch,
-        freeze=args.freeze, **{k: v for k, v in tuning.items() if v is not None},
-    )  # fmt: skip
+        labels=args.labels,
+        features=args.features,
+        from_scratch=args.from_scratch,
+        freeze=args.freeze,
+        **{k: v for k, v in tuning.items() if v is not None},
+    )
     result = finetune_run(
-        args.run, cfg, data=args.data, data_dir=args.data_dir, cache_dir=args.cache_dir,
-        device=resolve_device(args.device), progress=not args.quiet,
-    )  # fmt: skip
+        args.run,
+        cfg,
+        data=args.data,
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        device=resolve_device(args.device),
+        progress=not args.quiet,
+    )
     out = args.out or Path(args.run) / "finetune.json"
     print(format_results(record_result(out, args.run, result)))
     print(f"written to {out}")

@@ -39,7 +39,7 @@ CONFIG_FLAGS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
             "help": "split to train on (default train; CelebA: val, test, "
             "trainval; SVHN: extra; folders: all)"
         },
-    ),  # fmt: skip
+    ),
     ("--crop", "data", "crop", {}),
     ("--skip-bad-images", "data", "skip_bad_images", {}),
     (
@@ -52,27 +52,27 @@ CONFIG_FLAGS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
             "const": False,
             "help": "require images of the model's size instead of resizing them",
         },
-    ),  # fmt: skip
+    ),
     ("--flip", "data", "flip", SET_TRUE | {"help": "mirror a random half of each training batch"}),
     (
         "--split-seed",
         "data",
         "split_seed",
         {"type": int, "help": "held-out split of LFW and image folders"},
-    ),  # fmt: skip
+    ),
     ("--steps", "train", "steps", {"type": int}),
     (
         "--batch-size",
         "train",
         "batch_size",
         {"type": int, "help": "global batch (torchrun divides it)"},
-    ),  # fmt: skip
+    ),
     (
         "--width",
         "model",
         "width",
         {"type": float, "help": "channel multiplier (1 = the paper's networks)"},
-    ),  # fmt: skip
+    ),
     ("--z-dim", "model", "z_dim", {"type": int}),
     ("--image-size", "model", "image_size", {"type": int}),
     ("--seed", "train", "seed", {"type": int}),
@@ -84,7 +84,7 @@ CONFIG_FLAGS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
         "train",
         "eval_every",
         {"type": int, "help": "log domain FD/KID of samples every N steps"},
-    ),  # fmt: skip
+    ),
     ("--evaluator", "train", "evaluator", {"help": "evaluator folder (default: evaluators/DATA)"}),
     (
         "--precision",
@@ -94,7 +94,7 @@ CONFIG_FLAGS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
             "choices": ("fp32", "bf16", "fp16"),
             "help": "autocast dtype of the step (fp16 with a gradient scaler); default fp32",
         },
-    ),  # fmt: skip
+    ),
     (
         "--compile",
         "train",
@@ -104,19 +104,19 @@ CONFIG_FLAGS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
             "help": "torch.compile each network (for "
             "GPUs; slower on a small CPU: docs/PERFORMANCE.md)"
         },
-    ),  # fmt: skip
+    ),
     (
         "--channels-last",
         "train",
         "channels_last",
         SET_TRUE | {"help": "NHWC memory layout for the networks and batches"},
-    ),  # fmt: skip
+    ),
     (
         "--sync-batchnorm",
         "train",
         "sync_batchnorm",
         SET_TRUE | {"help": "under torchrun: BatchNorm statistics of the global batch"},
-    ),  # fmt: skip
+    ),
 )
 # Flag -> (section, field), by argparse's dest.
 TRAIN_FLAGS = {
@@ -124,20 +124,34 @@ TRAIN_FLAGS = {
     for flag, section, field, kwargs in CONFIG_FLAGS
 }
 # What --resume lets change: the data may have moved; all else that defines the run stays.
-RESUME_MAY_CHANGE = {"steps", "device", "eval_every", "evaluator", "data_dir", "compile",
-                     "channels_last"}  # fmt: skip
+RESUME_MAY_CHANGE = {
+    "steps",
+    "device",
+    "eval_every",
+    "evaluator",
+    "data_dir",
+    "compile",
+    "channels_last",
+}
 
 
 def add_train(sub: Subparsers) -> None:
     t = sub.add_parser("train", help="train a model into a run directory")
     t.add_argument("--out", required=True, help="run directory")
-    t.add_argument("--preset", choices=PRESETS,
-                   help="a named config: paper (the authors' code), demo (make demo), quality "
-                   "(the best recipe measured, docs/QUALITY.md)")  # fmt: skip
+    t.add_argument(
+        "--preset",
+        choices=PRESETS,
+        help="a named config: paper (the authors' code), demo (make demo), quality "
+        "(the best recipe measured, docs/QUALITY.md)",
+    )
     t.add_argument("--config", type=Path, help="JSON run config, whole or partial (see configs/)")
-    t.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
-                   help="set any config field, e.g. --set loss.r1=1 --set model.ema_decay=0.999 "
-                   "(repeatable; after --preset and --config)")  # fmt: skip
+    t.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.FIELD=VALUE",
+        help="set any config field, e.g. --set loss.r1=1 --set model.ema_decay=0.999 "
+        "(repeatable; after --preset and --config)",
+    )
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     for flag, _, _, kwargs in CONFIG_FLAGS:
         if flag == "--crop":

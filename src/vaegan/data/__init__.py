@@ -22,9 +22,17 @@ from vaegan.data.transform import LoadOptions
 from vaegan.errors import DataError
 
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 MNIST_CLASSES = tuple(str(d) for d in range(10))
 
 
@@ -63,40 +71,64 @@ MNIST_LAYOUT = "DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]"
 DEBIAN_HINT = "; on Debian: apt-get install dataset-fashion-mnist"
 DATASETS: dict[str, DatasetSpec] = {
     "fashion-mnist": DatasetSpec(
-        **_idx("fashion-mnist", FASHION_MNIST_CLASSES), image_size=32, channels=1,
-        layout=MNIST_LAYOUT + DEBIAN_HINT, default_dir="/usr/share/datasets/fashion-mnist",
+        **_idx("fashion-mnist", FASHION_MNIST_CLASSES),
+        image_size=32,
+        channels=1,
+        layout=MNIST_LAYOUT + DEBIAN_HINT,
+        default_dir="/usr/share/datasets/fashion-mnist",
     ),
     "mnist": DatasetSpec(
-        **_idx("mnist", MNIST_CLASSES), image_size=32, channels=1,
-        layout=MNIST_LAYOUT, default_dir="/usr/share/datasets/mnist",
+        **_idx("mnist", MNIST_CLASSES),
+        image_size=32,
+        channels=1,
+        layout=MNIST_LAYOUT,
+        default_dir="/usr/share/datasets/mnist",
     ),
     "idx": DatasetSpec(
-        **_idx("idx", any_name=True), image_size=32, channels=1,
+        **_idx("idx", any_name=True),
+        image_size=32,
+        channels=1,
         layout="DIR/*{train,t10k|test}-{images-idx3,labels-idx1}-ubyte[.gz] (one pair per split)",
     ),
     "svhn": DatasetSpec(
-        splits=svhn.SPLITS, inputs=lambda root, split: [svhn_file(root, split)],
-        build=load_svhn, image_size=32, channels=3,
+        splits=svhn.SPLITS,
+        inputs=lambda root, split: [svhn_file(root, split)],
+        build=load_svhn,
+        image_size=32,
+        channels=3,
         layout="DIR/{train,test,extra}_32x32.mat",
     ),
     "celeba": DatasetSpec(
-        splits=celeba.SPLITS, inputs=celeba_inputs, build=load_celeba,
-        image_size=64, channels=3, unions=(("trainval", ("train", "val")),),
+        splits=celeba.SPLITS,
+        inputs=celeba_inputs,
+        build=load_celeba,
+        image_size=64,
+        channels=3,
+        unions=(("trainval", ("train", "val")),),
         layout="DIR/img_align_celeba/ (or img_align_celeba.zip), DIR/list_attr_celeba.txt, "
         "DIR/list_eval_partition.txt",
     ),
     "lfw": DatasetSpec(
-        splits=lfw.SPLITS, inputs=lfw_inputs, build=load_lfw, image_size=64, channels=3,
+        splits=lfw.SPLITS,
+        inputs=lfw_inputs,
+        build=load_lfw,
+        image_size=64,
+        channels=3,
         layout="DIR/lfw/ (or lfw-deepfunneled/, lfw.tgz, lfw-deepfunneled.tgz), "
         "DIR/lfw_attributes.txt",
     ),
     "folder": DatasetSpec(
-        splits=folder.SPLITS, inputs=folder_inputs, build=load_folder,
-        image_size=64, channels=3, available=folder_splits, unions=(("all", ("train", "test")),),
+        splits=folder.SPLITS,
+        inputs=folder_inputs,
+        build=load_folder,
+        image_size=64,
+        channels=3,
+        available=folder_splits,
+        unions=(("all", ("train", "test")),),
         layout="DIR/**/*.{jpg,png,...}; class subfolders DIR/CLASS/ give labels; "
         "DIR/train/ and DIR/test/ give the splits",
     ),
-}  # fmt: skip
+}
 
 
 def load_dataset(
@@ -133,10 +165,13 @@ def load_dataset(
 def run_options(cfg: RunConfig) -> LoadOptions:
     """A run's data at its model's image size and channels."""
     return LoadOptions(
-        image_size=cfg.model.image_size, channels=cfg.model.channels, crop=cfg.data.crop,
-        resize=cfg.data.resize, skip_bad_images=cfg.data.skip_bad_images,
+        image_size=cfg.model.image_size,
+        channels=cfg.model.channels,
+        crop=cfg.data.crop,
+        resize=cfg.data.resize,
+        skip_bad_images=cfg.data.skip_bad_images,
         split_seed=cfg.data.split_seed,
-    )  # fmt: skip
+    )
 
 
 def load_run_data(
@@ -160,6 +195,11 @@ def load_run_data(
 
 
 __all__ = [
-    "DATASETS", "Dataset", "DatasetSpec", "LoadOptions", "describe", "load_dataset",
+    "DATASETS",
+    "Dataset",
+    "DatasetSpec",
+    "LoadOptions",
+    "describe",
+    "load_dataset",
     "load_run_data",
-]  # fmt: skip
+]

@@ -121,14 +121,22 @@ def load_celeba(root: Path, split: str, options: LoadOptions, progress: bool = T
 
         box = box_choice(options, PAPER_BOX, ALIGNED_SHAPE, "aligned CelebA")
         images, kept, notes = decode_images(
-            (source(f) for f in files), len(files), options, box,
-            desc=f"celeba/{split}", progress=progress,
-        )  # fmt: skip
+            (source(f) for f in files),
+            len(files),
+            options,
+            box,
+            desc=f"celeba/{split}",
+            progress=progress,
+        )
     finally:
         if archive is not None:
             archive.close()
     values = np.stack([rows[files[i]] for i in kept])
     return Dataset(
-        name="celeba", images=images, attributes=(values > 0).astype(np.float32),
-        attribute_names=names, attribute_kind="binary", notes=notes,
-    )  # fmt: skip
+        name="celeba",
+        images=images,
+        attributes=(values > 0).astype(np.float32),
+        attribute_names=names,
+        attribute_kind="binary",
+        notes=notes,
+    )

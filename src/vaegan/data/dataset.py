@@ -51,8 +51,9 @@ class Dataset:
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim != 4:
-            raise ValueError(f"images must be uint8 (N, H, W, C), got {self.images.dtype} "
-                             f"{self.images.shape}")  # fmt: skip
+            raise ValueError(
+                f"images must be uint8 (N, H, W, C), got {self.images.dtype} {self.images.shape}"
+            )
         if self.labels is not None and len(self.labels) != len(self.images):
             raise ValueError("labels and images differ in length")
         if self.attributes is not None:

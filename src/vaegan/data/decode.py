@@ -26,8 +26,12 @@ from vaegan.errors import DataError
 CHUNK = 256  # images decoded, then resampled, together
 # What Pillow raises for a file that is not an image, or a corrupt or truncated one.
 DECODE_ERRORS = (
-    UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError,
-)  # fmt: skip
+    UnidentifiedImageError,
+    OSError,
+    ValueError,
+    SyntaxError,
+    Image.DecompressionBombError,
+)
 # What reading a file, or a member of a zip archive, raises when it cannot be read whole.
 READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
@@ -84,9 +88,10 @@ def decode_images(
     sizes = SizeCheck(options)
     it: Iterator[ImageSource] = iter(sources)
     workers = min(8, os.cpu_count() or 1)
-    with ThreadPoolExecutor(workers) as pool, tqdm(
-        total=total, desc=desc, unit="img", disable=not progress
-    ) as bar:  # fmt: skip
+    with (
+        ThreadPoolExecutor(workers) as pool,
+        tqdm(total=total, desc=desc, unit="img", disable=not progress) as bar,
+    ):
         start = 0
         while chunk := list(islice(it, CHUNK)):
             results = pool.map(lambda s: try_decode(s, mode, options.skip_bad_images), chunk)

@@ -57,38 +57,86 @@ _LFW_ATTRIBUTES = "http://www.cs.columbia.edu/CAVE/databases/pubfig/download/lfw
 
 SOURCES: dict[str, tuple[RemoteFile, ...]] = {
     "mnist": (
-        RemoteFile(_MNIST + "train-images-idx3-ubyte.gz", "train-images-idx3-ubyte.gz",
-                   "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
-        RemoteFile(_MNIST + "train-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                   "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
-        RemoteFile(_MNIST + "t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-                   "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
-        RemoteFile(_MNIST + "t10k-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
-                   "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
+        RemoteFile(
+            _MNIST + "train-images-idx3-ubyte.gz",
+            "train-images-idx3-ubyte.gz",
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            9912422,
+        ),
+        RemoteFile(
+            _MNIST + "train-labels-idx1-ubyte.gz",
+            "train-labels-idx1-ubyte.gz",
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            28881,
+        ),
+        RemoteFile(
+            _MNIST + "t10k-images-idx3-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            1648877,
+        ),
+        RemoteFile(
+            _MNIST + "t10k-labels-idx1-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            4542,
+        ),
     ),
     "fashion-mnist": (
-        RemoteFile(_FASHION + "train-images-idx3-ubyte.gz", "train-images-idx3-ubyte.gz",
-                   "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26421880),
-        RemoteFile(_FASHION + "train-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                   "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29515),
-        RemoteFile(_FASHION + "t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-                   "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4422102),
-        RemoteFile(_FASHION + "t10k-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
-                   "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5148),
+        RemoteFile(
+            _FASHION + "train-images-idx3-ubyte.gz",
+            "train-images-idx3-ubyte.gz",
+            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            26421880,
+        ),
+        RemoteFile(
+            _FASHION + "train-labels-idx1-ubyte.gz",
+            "train-labels-idx1-ubyte.gz",
+            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            29515,
+        ),
+        RemoteFile(
+            _FASHION + "t10k-images-idx3-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            4422102,
+        ),
+        RemoteFile(
+            _FASHION + "t10k-labels-idx1-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+            5148,
+        ),
     ),
     "svhn": (
-        RemoteFile(_SVHN + "train_32x32.mat", "train_32x32.mat",
-                   "435e94d69a87fde4fd4d7f3dd208dfc32cb6ae8af2240d066de1df7508d083b8", 182040794),
-        RemoteFile(_SVHN + "test_32x32.mat", "test_32x32.mat",
-                   "cdce80dfb2a2c4c6160906d0bd7c68ec5a99d7ca4831afa54f09182025b6a75b", 64275384),
-        RemoteFile(_SVHN + "extra_32x32.mat", "extra_32x32.mat",
-                   "a133a4beb38a00fcdda90c9489e0c04f900b660ce8a316a5e854838379a71eb3", 1329278602),
+        RemoteFile(
+            _SVHN + "train_32x32.mat",
+            "train_32x32.mat",
+            "435e94d69a87fde4fd4d7f3dd208dfc32cb6ae8af2240d066de1df7508d083b8",
+            182040794,
+        ),
+        RemoteFile(
+            _SVHN + "test_32x32.mat",
+            "test_32x32.mat",
+            "cdce80dfb2a2c4c6160906d0bd7c68ec5a99d7ca4831afa54f09182025b6a75b",
+            64275384,
+        ),
+        RemoteFile(
+            _SVHN + "extra_32x32.mat",
+            "extra_32x32.mat",
+            "a133a4beb38a00fcdda90c9489e0c04f900b660ce8a316a5e854838379a71eb3",
+            1329278602,
+        ),
     ),
     "lfw": (
-        RemoteFile(_LFW + "lfw.tgz", "lfw.tgz",
-                   "055f7d9c632d7370e6fb4afc7468d40f970c34a80d4c6f50ffec63f5a8d536c0", 180566744),
+        RemoteFile(
+            _LFW + "lfw.tgz",
+            "lfw.tgz",
+            "055f7d9c632d7370e6fb4afc7468d40f970c34a80d4c6f50ffec63f5a8d536c0",
+            180566744,
+        ),
     ),
-}  # fmt: skip
+}
 
 # Said after a data set is fetched: what must still be fetched by hand, unverified.
 NOTES: dict[str, str] = {
@@ -220,9 +268,16 @@ def _receive(url: str, part: Path, have: int, size: int | None, *, progress: boo
         total = have + int(length) if length is not None else size
         with (
             part.open("ab" if have else "wb") as out,
-            tqdm(total=total, initial=have, desc=part.name.removesuffix(".part"), unit="B",
-                 unit_scale=True, unit_divisor=1024, disable=not progress) as bar,
-        ):  # fmt: skip
+            tqdm(
+                total=total,
+                initial=have,
+                desc=part.name.removesuffix(".part"),
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                disable=not progress,
+            ) as bar,
+        ):
             got, dropped = _copy(response, out, digest, bar)
     done = have + got
     if dropped or (total is not None and done < total):

@@ -60,27 +60,31 @@ def read_attributes(path: Path) -> tuple[tuple[str, ...], dict[Key, np.ndarray]]
                 f"{path}, line {number}: a data row before the header line "
                 "('#<TAB>person<TAB>imagenum<TAB>...')"
             )
-        fields = line.split("\t")
-        if len(fields) != 2 + len(names):
-            raise DataError(
-                f"{path}, line {number}: {len(fields) - 2} attribute values, expected {len(names)}"
-            )
-        try:
-            key = (fields[0].strip().replace(" ", "_"), int(fields[1]))
-            scores = np.array([float(v) for v in fields[2:]], dtype=np.float32)
-        except ValueError as err:
-            raise DataError(f"{path}, line {number}: {err}") from None
-        if not np.isfinite(scores).all():
-            raise DataError(f"{path}, line {number}: scores must be finite numbers")
+        key, scores = attribute_row(line, len(names), f"{path}, line {number}")
         if key in rows:
             raise DataError(
-                f"{path}, line {number}: a second row for {fields[0]} {key[1]} "
+                f"{path}, line {number}: a second row for {line.split(chr(9), 1)[0]} {key[1]} "
                 f"(the first is line {row_line[key]})"
             )
         rows[key], row_line[key] = scores, number
     if names is None:
         raise DataError(f"{path}: no header line naming person, imagenum and the attributes")
     return names, rows
+
+
+def attribute_row(line: str, count: int, where: str) -> tuple[Key, np.ndarray]:
+    """One data row: person, image number and `count` finite scores, or a DataError."""
+    fields = line.split("\t")
+    if len(fields) != 2 + count:
+        raise DataError(f"{where}: {len(fields) - 2} attribute values, expected {count}")
+    try:
+        key = (fields[0].strip().replace(" ", "_"), int(fields[1]))
+        scores = np.array([float(v) for v in fields[2:]], dtype=np.float32)
+    except ValueError as err:
+        raise DataError(f"{where}: {err}") from None
+    if not np.isfinite(scores).all():
+        raise DataError(f"{where}: scores must be finite numbers")
+    return key, scores
 
 
 def image_key(file_name: str) -> Key | None:
@@ -121,14 +125,22 @@ def load_lfw(root: Path, split: str, options: LoadOptions, progress: bool = True
     keys = [k for k in keys if (k[0] in test_people) == (split == "test")]
     box = box_choice(options, CENTER_150, FACE_SHAPE, "LFW")
     images, kept, unreadable = decode_images(
-        read_images(images_path, [files[k] for k in keys]), len(keys), options, box,
-        desc=f"lfw/{split}", progress=progress,
-    )  # fmt: skip
+        read_images(images_path, [files[k] for k in keys]),
+        len(keys),
+        options,
+        box,
+        desc=f"lfw/{split}",
+        progress=progress,
+    )
     attributes = np.stack([rows[keys[i]] for i in kept])
     return Dataset(
-        name="lfw", images=images, attributes=attributes, attribute_names=names,
-        attribute_kind="real", notes=notes + unreadable,
-    )  # fmt: skip
+        name="lfw",
+        images=images,
+        attributes=attributes,
+        attribute_names=names,
+        attribute_kind="real",
+        notes=notes + unreadable,
+    )
 
 
 def list_images(source: Path) -> dict[Key, str]:

@@ -62,11 +62,17 @@ class BlockE(nn.Module):
         p = self.parts
         a = p["tower_conv"](x)
         b = p["tower_1_conv_1"](p["tower_1_conv"](x))
-        return torch.cat([
-            p["conv"](x), p["tower_mixed_conv"](a), p["tower_mixed_conv_1"](a),
-            p["tower_1_mixed_conv"](b), p["tower_1_mixed_conv_1"](b),
-            p["tower_2_conv"](p["tower_2_pool"](x)),
-        ], 1)  # fmt: skip
+        return torch.cat(
+            [
+                p["conv"](x),
+                p["tower_mixed_conv"](a),
+                p["tower_mixed_conv_1"](a),
+                p["tower_1_mixed_conv"](b),
+                p["tower_1_mixed_conv_1"](b),
+                p["tower_2_conv"](p["tower_2_pool"](x)),
+            ],
+            1,
+        )
 
 
 def pool(module: torch.jit.ScriptModule) -> nn.Module:

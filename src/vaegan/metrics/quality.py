@@ -107,6 +107,11 @@ def domain_quality(
 def domain_names(distances: dict[str, float]) -> dict[str, float]:
     """Distances in the domain evaluator's features: "fd", "kd" for the kernel distance, and
     the samples' precision and recall."""
-    names = {"fd": "fd", "kid": "kd", "kid_std": "kd_std", "precision": "precision",
-             "recall": "recall"}  # fmt: skip
+    names = {
+        "fd": "fd",
+        "kid": "kd",
+        "kid_std": "kd_std",
+        "precision": "precision",
+        "recall": "recall",
+    }
     return {names[k]: v for k, v in distances.items() if k in names}
