@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import json
 import struct
 from pathlib import Path
 
 import numpy as np
 
+from vaegan.checkpoint import TENSOR_FILES
 from vaegan.config import DataConfig, LossConfig, ModelConfig, RunConfig, TrainConfig
+from vaegan.files import file_sha256
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -52,3 +55,11 @@ def tiny_config(data_dir: Path, variant: str = "vaegan", steps: int = 4, **train
             **train,
         ),
     )
+
+
+def redigest(ckpt: Path) -> None:
+    """Record the tensor files' current SHA-256 in trainer.json, as if the checkpoint had been
+    written that way: tests of the checks that come after the digest's use it."""
+    trainer = json.loads((ckpt / "trainer.json").read_text())
+    trainer["sha256"] = {name: file_sha256(ckpt / name) for name in TENSOR_FILES}
+    (ckpt / "trainer.json").write_text(json.dumps(trainer))

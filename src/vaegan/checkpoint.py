@@ -20,20 +20,26 @@ from typing import Any
 
 import torch
 from safetensors.torch import save_file
+from torch import nn
 
 from vaegan.config import RunConfig
 from vaegan.errors import CheckpointError, ConfigError
 from vaegan.files import (
     atomic_write_text,
+    file_sha256,
     load_weights,
     publish_permissions,
     read_json,
     read_safetensors,
+    remove_path,
 )
 from vaegan.models import VAEGAN
 
 CHECKPOINT_DIR = "checkpoint"
-FORMAT_VERSION = 1
+# 2: trainer.json records the SHA-256 of both tensor files, checked on every load (format 1
+# checkpoints, written before, load without that check).
+FORMAT_VERSION = 2
+TENSOR_FILES = ("model.safetensors", "trainer.safetensors")
 
 
 def find_checkpoint(path: Path) -> Path:
@@ -71,7 +77,8 @@ def save_checkpoint(
             t, groups[name] = _flatten_optimizer(name, opt)
             tensors |= t
         save_file(tensors, tmp / "trainer.safetensors")
-        trainer = {"format": FORMAT_VERSION, "step": step, "optimizers": groups}
+        digests = {name: file_sha256(tmp / name) for name in TENSOR_FILES}
+        trainer = {"format": FORMAT_VERSION, "step": step, "sha256": digests, "optimizers": groups}
         if grad_scaler is not None:
             trainer["grad_scaler"] = grad_scaler
         atomic_write_text(tmp / "trainer.json", json.dumps(trainer, indent=2) + "\n")
@@ -80,15 +87,22 @@ def save_checkpoint(
         publish_permissions(tmp, directory=True)
         # Swap: checkpoint -> checkpoint.old, tmp -> checkpoint, drop old. find_checkpoint
         # falls back to checkpoint.old if we die between the two renames.
-        if final.exists():
-            shutil.rmtree(old, ignore_errors=True)
+        if final.exists() or final.is_symlink():
+            remove_path(old)
             os.replace(final, old)
         os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
+        remove_path(old)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # the error that brought us here is the one to see
         raise
     return final
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Delete the temporary checkpoint folders that saves cut short by a crash left behind (call
+    it while holding the run's lock: no save of another process can be under way)."""
+    for leftover in Path(run_dir).glob(f".{CHECKPOINT_DIR}.*"):
+        remove_path(leftover)
 
 
 def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[VAEGAN, RunConfig]:
@@ -99,8 +113,39 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[VAEGAN, 
     except ConfigError as err:
         raise CheckpointError(str(err)) from None
     model = VAEGAN(config.model)
-    load_weights(model, ckpt / "model.safetensors")
+    load_checkpoint_weights(model, ckpt)
     return model.to(device).eval(), config
+
+
+def verify_digests(ckpt: Path) -> None:
+    """The tensor files are byte for byte those the checkpoint was written with."""
+    trainer = read_json(ckpt / "trainer.json", CheckpointError)
+    digests = trainer.get("sha256")
+    if trainer.get("format", 1) < 2:
+        return
+    if not isinstance(digests, dict):
+        raise CheckpointError(f"{ckpt / 'trainer.json'}: no 'sha256' of the tensor files")
+    for name in TENSOR_FILES:
+        file = ckpt / name
+        if not file.is_file():
+            raise CheckpointError(f"{file}: file not found")
+        if file_sha256(file) != digests.get(name):
+            raise CheckpointError(
+                f"{file}: its SHA-256 differs from the one recorded in trainer.json: the file "
+                "is damaged or was changed after it was saved"
+            )
+
+
+def load_checkpoint_weights(model: nn.Module, ckpt: Path) -> None:
+    """A checkpoint's weights into `model`, after checking the file's digest; refuses NaN or
+    inf, which would only turn into NaN images and metrics downstream."""
+    verify_digests(ckpt)
+    load_weights(model, ckpt / "model.safetensors")
+    for key, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CheckpointError(
+                f"{ckpt / 'model.safetensors'}: tensor '{key}' holds NaN or inf values"
+            )
 
 
 def checkpoint_step(ckpt: Path) -> int:

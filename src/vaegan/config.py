@@ -229,7 +229,7 @@ class OptimConfig:
     # that of the batch-SUM, the same update as 2e-5 / 64 here (torch's usual 1e-5 is 32x more).
     # Conv/FC weights only: none on biases, BN, and Enc's mu/logvar head (as the code).
     weight_decay: float = 2e-5 / CODE_BATCH
-    rmsprop_alpha: float = 0.9  # deeppy's RMSProp decay (unsettled in METHOD.md)
+    rmsprop_alpha: float = 0.9  # deeppy's RMSProp decay (METHOD.md §3)
     adam_betas: tuple[float, float] = (0.5, 0.999)
     # "gamma": per epoch e of `epoch_steps` steps, lr_e = lr - (e / E)^lr_gamma (lr - lr_final)
     # with E = train.steps / epoch_steps epochs (the code: 150 of 250); "constant": lr throughout.
@@ -329,6 +329,17 @@ class RunConfig:
     @classmethod
     def load(cls, path: Path) -> RunConfig:
         return cls.from_dict(read_config_file(path), source=str(path))
+
+
+def differences(a: RunConfig, b: RunConfig) -> dict[str, tuple[Any, Any]]:
+    """section.field -> (a's value, b's value) for every field where the two configs differ."""
+    da, db = a.to_dict(), b.to_dict()
+    return {
+        f"{section}.{name}": (value, db[section][name])
+        for section, fields in da.items()
+        for name, value in fields.items()
+        if value != db[section][name]
+    }
 
 
 def read_config_file(path: Path) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ from vaegan.attributes import DEFAULT_STRENGTH, AttributeVectors, Membership, in
 from vaegan.checkpoint import checkpoint_step, find_checkpoint, load_model
 from vaegan.conditions import condition_values
 from vaegan.config import RunConfig
-from vaegan.data import load_run_data
+from vaegan.data import Dataset, load_run_data
 from vaegan.errors import DataError, VaeganError
 from vaegan.files import atomic_write_text
 from vaegan.images import to_uint8
@@ -186,12 +186,8 @@ def evaluate_run(
     )
     if n > len(dataset):
         raise VaeganError(f"--n {n} exceeds the {len(dataset)} images of split '{split}'")
-    images = dataset.images[:n]
-    # Conditional models generate and reconstruct each image under its own condition.
-    conditions = condition_values(dataset, cfg.model, n)
-    results: dict[str, float] = {}
+    subject = Subject(run, model, cfg, dataset, n, seed, Path(evaluator_dir))
     record: dict = {"data": dataset.name, "split": split, "n": n, "seed": seed}
-
     # Features of cached data are keyed by the data set's fingerprint, not by hashing pixels.
     images_id = f"{dataset.fingerprint}[:{n}]" if dataset.fingerprint else None
     options = {
@@ -200,44 +196,12 @@ def evaluate_run(
         "progress": progress,
         "cache_dir": cache_dir,
         "images_id": images_id,
-        "conditions": conditions,
+        "conditions": subject.conditions,
     }
-    if "fd" in metrics:
-        quality = domain_quality(evaluator_dir, dataset.name, images, **options)
-        results |= domain_names(quality(model))
-        record["domain_features"] = quality.extractor.record
-    if "fid" in metrics or "kid" in metrics:
-        results |= inception_metrics(model, images, metrics, options)
-        record["inception_features"] = {"file": WEIGHTS, "sha256": WEIGHTS_SHA256}
+    results = distribution_metrics(subject, metrics, options, record)
     if "recon" in metrics:
-        results |= reconstruction_metrics(model, images, conditions=conditions)
-    if "classes" in metrics:
-        judge = load_judge(evaluator_dir, dataset.name, images, "class", model.device)
-        record["classes"] = class_shares(model, judge, n, seed)
-        shares = record["classes"].values()
-        results |= {"class_min": min(shares), "class_max": max(shares)}
-    if "edit" in metrics:
-        annotations = membership(dataset)
-        truth = replace(annotations, has=annotations.has[:n])
-        summary, record["edit"] = edit_metric(
-            model,
-            run,
-            dataset.name,
-            truth,
-            images,
-            evaluator_dir=evaluator_dir,
-            vectors_file=vectors,
-            attrs=attrs,
-            strength=strength,
-        )
-        results |= summary
-    if "similarity" in metrics:
-        kind = cfg.model.condition_kind
-        evaluator = load_judge(evaluator_dir, dataset.name, images, kind, model.device)
-        seeds = (seed, seed + 1, seed + 2)
-        record["similarity"] = attribute_similarity(model, evaluator, conditions, images, seeds)
-        generated = record["similarity"]["generated"]
-        results |= {f"similarity_{k}": v for k, v in generated.items() if k not in ("n", "seeds")}
+        results |= reconstruction_metrics(model, subject.images, conditions=subject.conditions)
+    results |= judged_metrics(subject, metrics, record, vectors, attrs, strength)
 
     record["step"] = checkpoint_step(find_checkpoint(run))
     record["metrics"] = results
@@ -245,6 +209,87 @@ def evaluate_run(
     record = merged_with_earlier(out, record)
     atomic_write_text(out, json.dumps(record, indent=2) + "\n")
     return record
+
+
+@dataclass
+class Subject:
+    """What one evaluation scores: a run's model against the first n images of a split."""
+
+    run: Path
+    model: VAEGAN
+    cfg: RunConfig
+    dataset: Dataset
+    n: int
+    seed: int
+    evaluator_dir: Path
+
+    @property
+    def images(self) -> np.ndarray:
+        return self.dataset.images[: self.n]
+
+    @property
+    def conditions(self) -> np.ndarray | None:
+        """Conditional models generate and reconstruct each image under its own condition."""
+        return condition_values(self.dataset, self.cfg.model, self.n)
+
+    def judge(self, kind: str) -> Evaluator:
+        return load_judge(
+            self.evaluator_dir, self.dataset.name, self.images, kind, self.model.device
+        )
+
+
+def distribution_metrics(
+    s: Subject, metrics: tuple[str, ...], options: dict, record: dict
+) -> dict[str, float]:
+    """Domain FD/KD, precision and recall; Inception FID/KID: whichever `metrics` asks for."""
+    results = {}
+    if "fd" in metrics:
+        quality = domain_quality(s.evaluator_dir, s.dataset.name, s.images, **options)
+        results |= domain_names(quality(s.model))
+        record["domain_features"] = quality.extractor.record
+    if "fid" in metrics or "kid" in metrics:
+        results |= inception_metrics(s.model, s.images, metrics, options)
+        record["inception_features"] = {"file": WEIGHTS, "sha256": WEIGHTS_SHA256}
+    return results
+
+
+def judged_metrics(
+    s: Subject,
+    metrics: tuple[str, ...],
+    record: dict,
+    vectors: Path | None,
+    attrs: tuple[str, ...] | None,
+    strength: float,
+) -> dict[str, float]:
+    """What the judge says: class shares of samples, edit success, attribute similarity."""
+    results = {}
+    if "classes" in metrics:
+        record["classes"] = class_shares(s.model, s.judge("class"), s.n, s.seed)
+        shares = record["classes"].values()
+        results |= {"class_min": min(shares), "class_max": max(shares)}
+    if "edit" in metrics:
+        annotations = membership(s.dataset)
+        truth = replace(annotations, has=annotations.has[: s.n])
+        summary, record["edit"] = edit_metric(
+            s.model,
+            s.run,
+            s.dataset.name,
+            truth,
+            s.images,
+            evaluator_dir=s.evaluator_dir,
+            vectors_file=vectors,
+            attrs=attrs,
+            strength=strength,
+        )
+        results |= summary
+    if "similarity" in metrics:
+        seeds = (s.seed, s.seed + 1, s.seed + 2)
+        record["similarity"] = attribute_similarity(
+            s.model, s.judge(s.cfg.model.condition_kind), s.conditions, s.images, seeds
+        )
+        generated = record["similarity"]["generated"]
+        results |= {f"similarity_{k}": v for k, v in generated.items() if k not in ("n", "seeds")}
+    return results
 
 
 def check_metrics(metrics: tuple[str, ...], vectors: Path | None) -> None:

@@ -1,14 +1,16 @@
 """Files written so that a crash never leaves half of one, and read with one clear error.
 
-The bottom layer beside `errors`: checkpoints, data caches, the judge and downloads all write and
-check files through it, so none of them imports the models to do so.
+The layer just above `errors`: checkpoints, data caches, the judge and downloads all write and
+check files through it, so none of them imports the models to do so. Also the run folder's lock.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -112,3 +114,51 @@ def read_safetensors(file: Path) -> dict[str, torch.Tensor]:
         return load_file(file)
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{file}: not a readable safetensors file ({err})") from None
+
+
+LOCK_FILE = ".lock"
+
+
+class DirectoryLock:
+    """An exclusive lock on a folder (FOLDER/.lock, flock) for as long as one run uses it.
+
+    The operating system drops the lock when its process ends, however it ends, so a run that
+    was killed never blocks the next one. The holder writes its pid into the file, so that a
+    second run can say who holds it.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.fd: int | None = None
+
+    def __enter__(self) -> DirectoryLock:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise VaeganError(
+                f"{self.folder}: in use by another run (pid {holder}); wait for it to finish "
+                "or choose another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def remove_path(path: Path) -> None:
+    """Delete a file, a link (never what it points to) or a folder tree; missing is fine, any
+    other failure raises."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)

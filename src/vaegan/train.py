@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -18,11 +19,13 @@ from vaegan.checkpoint import (
     CHECKPOINT_DIR,
     checkpoint_step,
     find_checkpoint,
+    load_checkpoint_weights,
     load_trainer_state,
+    remove_stale_temporaries,
     save_checkpoint,
 )
 from vaegan.conditions import condition_values, with_condition
-from vaegan.config import LossConfig, RunConfig
+from vaegan.config import LossConfig, RunConfig, differences
 from vaegan.data import Dataset, load_run_data
 from vaegan.data.batches import Batches, stream_seed
 from vaegan.distributed import (
@@ -33,7 +36,7 @@ from vaegan.distributed import (
     sync_batchnorm,
 )
 from vaegan.errors import CheckpointError, ConfigError, TrainingDiverged, VaeganError
-from vaegan.files import atomic_write_text, load_weights, read_json
+from vaegan.files import DirectoryLock, atomic_write_text, read_json
 from vaegan.images import interleave_rows, save_images, to_model, to_uint8
 from vaegan.judge import default_evaluator
 from vaegan.metrics.quality import SampleQuality, domain_names, domain_quality
@@ -174,11 +177,49 @@ class Grids:
             save_images(pairs, self.out / f"reconstructions_{step:06d}.png", self.ncol)
 
 
+# What a resumed run may change in its config: how long, where, and what it logs. Everything else
+# defines the run, and the checkpoint's own copy of the config must agree with it.
+RESUME_MAY_CHANGE = frozenset(
+    {
+        "train.steps",
+        "train.device",
+        "train.log_every",
+        "train.sample_every",
+        "train.checkpoint_every",
+        "train.grid_size",
+        "train.eval_every",
+        "train.eval_n",
+        "train.evaluator",
+        "train.compile",
+        "train.channels_last",
+        "data.data_dir",
+    }
+)
+
+
+def check_resumable(cfg: RunConfig, ckpt: Path, run_dir: Path) -> None:
+    """The config to resume with redefines nothing the checkpoint was trained with."""
+    try:
+        saved = RunConfig.load(ckpt / "config.json")
+    except ConfigError as err:
+        raise CheckpointError(str(err)) from None
+    changed = {k: v for k, v in differences(cfg, saved).items() if k not in RESUME_MAY_CHANGE}
+    if changed:
+        key, (now, then) = next(iter(changed.items()))
+        raise VaeganError(
+            f"{run_dir / 'config.json'}: {key} is {now!r}, but the checkpoint was trained with "
+            f"{then!r}; a resumed run may change only its steps, device, logging and data_dir"
+        )
+
+
 def prepare_run_dir(cfg: RunConfig, run_dir: Path, resume: bool, write: bool = True) -> None:
-    """Fresh run: refuse to overwrite a checkpoint. Both: write the resolved config (`write`:
-    every rank checks, so that all fail together; only the main rank writes)."""
+    """Fresh run: refuse to overwrite a checkpoint. Resume: refuse a config that redefines the
+    run. Both: write the resolved config (`write`: every rank checks, so that all fail together;
+    only the main rank writes, and clears what crashed saves left)."""
     if resume:
-        done = checkpoint_step(find_checkpoint(run_dir))
+        ckpt = find_checkpoint(run_dir)
+        check_resumable(cfg, ckpt, run_dir)
+        done = checkpoint_step(ckpt)
         if cfg.train.steps < done:
             raise VaeganError(
                 f"{run_dir}: its checkpoint is at step {done}; --steps {cfg.train.steps} would "
@@ -191,6 +232,7 @@ def prepare_run_dir(cfg: RunConfig, run_dir: Path, resume: bool, write: bool = T
         )
     if write:
         run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(run_dir)
         cfg.save(run_dir / "config.json")  # on resume, --steps may have grown
 
 
@@ -237,6 +279,22 @@ def _train(
     check_batch(cfg.train.batch_size, dist.world)
     train_set, held_out = load_data(cfg, dist, cache_dir, progress)
     cfg = with_condition(cfg, train_set)  # conditional models: the data's classes or attributes
+    # One run per folder: the main rank holds the lock until the run ends, however it ends.
+    with DirectoryLock(run_dir) if dist.main else contextlib.nullcontext():
+        return train_in(cfg, run_dir, dist, device, resume, progress, train_set, held_out)
+
+
+def train_in(
+    cfg: RunConfig,
+    run_dir: Path,
+    dist: Distributed,
+    device: torch.device,
+    resume: bool,
+    progress: bool,
+    train_set: Dataset,
+    held_out: Dataset,
+) -> Path:
+    """Train in a run folder this process holds (the main rank) or shares (the others)."""
     prepare_run_dir(cfg, run_dir, resume, write=dist.main)
     model = build_model(cfg, device)
     precision = Precision(cfg.train.precision, device)
@@ -245,40 +303,31 @@ def _train(
     saver = Checkpointer(
         run_dir, model, optimizers, cfg, precision, dist, start if resume else None
     )
-    batches = Batches(
+    log = None
+    if dist.main:  # logs, grids, evaluation and checkpoint files: the main rank's work
+        log = Log(
+            metrics=Metrics(run_dir / "metrics.jsonl", resume_step=start),
+            grids=Grids(model, cfg, held_out, run_dir / "samples"),
+            quality=quality_probe(cfg, held_out, device),
+        )
+    batches = make_batches(cfg, train_set, device)
+    run = Training(cfg, model, optimizers, precision, batches, train_set.images, dist, saver, log)
+    run_steps(run, start, progress)
+    if start >= cfg.train.steps and dist.main:
+        print(f"{run_dir}: already trained for {start} steps (--steps {cfg.train.steps})")
+    return run_dir / CHECKPOINT_DIR
+
+
+def make_batches(cfg: RunConfig, train_set: Dataset, device: torch.device) -> Batches:
+    conditions = condition_values(train_set, cfg.model)  # conditional models' y, per image
+    return Batches(
         train_set.images,
         cfg.train.batch_size,
         seed=cfg.train.seed,
         device=device,
         flip=cfg.data.flip,
-        conditions=condition_values(train_set, cfg.model),
+        conditions=conditions,
     )
-    main = dist.main  # logs, grids, evaluation and checkpoint files: the main rank's work
-    log = (
-        Log(
-            metrics=Metrics(run_dir / "metrics.jsonl", resume_step=start),
-            grids=Grids(model, cfg, held_out, run_dir / "samples"),
-            quality=quality_probe(cfg, held_out, device),
-        )
-        if main
-        else None
-    )
-    run_steps(
-        cfg,
-        model,
-        optimizers,
-        precision,
-        batches,
-        train_set.images,
-        dist,
-        saver,
-        log,
-        start,
-        progress,
-    )
-    if start >= cfg.train.steps and main:
-        print(f"{run_dir}: already trained for {start} steps (--steps {cfg.train.steps})")
-    return run_dir / CHECKPOINT_DIR
 
 
 def load_data(
@@ -321,7 +370,7 @@ def restore(
 ) -> int:
     """Weights, optimizer states and fp16's scaler from the run's checkpoint; its step."""
     ckpt = find_checkpoint(run_dir)
-    load_weights(model, ckpt / "model.safetensors")
+    load_checkpoint_weights(model, ckpt)
     start = load_trainer_state(ckpt, optimizers)
     precision.load_state_dict(read_json(ckpt / "trainer.json", CheckpointError).get("grad_scaler"))
     return start
@@ -405,60 +454,75 @@ class Checkpointer:
         self.last_saved = at
 
 
-def run_steps(
-    cfg: RunConfig,
-    model: VAEGAN,
-    optimizers: dict[str, torch.optim.Optimizer],
-    precision: Precision,
-    batches: Batches,
-    images: np.ndarray,
-    dist: Distributed,
-    saver: Checkpointer,
-    log: Log | None,
-    start: int,
-    progress: bool,
-) -> None:
-    """Steps start .. cfg.train.steps - 1, with logs, prior refits, grids and checkpoints between
-    them; Ctrl-C stops after the current step with a checkpoint."""
-    t = cfg.train
-    bar = tqdm(total=t.steps, initial=start, disable=not progress, unit="step")
-    generator = torch.Generator(device=model.device)
+@dataclass
+class Training:
+    """What one run's steps work with."""
+
+    cfg: RunConfig
+    model: VAEGAN
+    optimizers: dict[str, torch.optim.Optimizer]
+    precision: Precision
+    batches: Batches
+    images: np.ndarray  # the training images, which a fitted prior is refitted to
+    dist: Distributed
+    saver: Checkpointer
+    log: Log | None  # the main rank's outputs; None on the others
+
+    def step(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor | float]:
+        """Training step `step` (0-based) on its batch, then the weights' moving average."""
+        x = self.dist.shard(self.batches(step))  # this rank's rows of the global batch
+        x = x.contiguous(memory_format=memory_format(self.cfg))
+        y = self.batches.condition(step)
+        y = None if y is None else self.dist.shard(y)
+        generator.manual_seed(stream_seed(self.cfg.train.seed, step) % 2**63)  # eps and z_p
+        set_learning_rates(self.optimizers, self.cfg.optim, step, self.cfg.train.steps)
+        weight = kl_weight(self.cfg.loss, step)
+        stats = train_step(
+            self.model,
+            self.optimizers,
+            x,
+            self.cfg.loss,
+            generator,
+            self.dist,
+            self.precision,
+            y,
+            weight,
+        )
+        update_average(self.model, step)
+        self.saver.watch(stats)
+        return stats
+
+    def after(self, done: int, stats: dict[str, torch.Tensor | float], bar: tqdm) -> None:
+        """After `done` steps: the divergence check when anything syncs, the prior's refit,
+        logs, grids and the quality probe, and a checkpoint, each when due."""
+        t = self.cfg.train
+        log_due = done % t.log_every == 0 or done == t.steps
+        refit = self.cfg.model.prior == "fitted" and prior_due(self.cfg, done)
+        if log_due or refit:
+            self.saver.check(done)
+        if refit:
+            refit_prior(self.model, self.images, self.dist)
+        if self.log is not None:
+            write_outputs(self.log, stats, done, self.cfg, self.model, bar, log_due)
+        if done % t.checkpoint_every == 0 or done == t.steps:
+            self.saver.save(done)
+
+
+def run_steps(run: Training, start: int, progress: bool) -> None:
+    """Steps start .. the last, each followed by what is due; Ctrl-C stops after the current
+    step with a checkpoint."""
+    steps = run.cfg.train.steps
+    bar = tqdm(total=steps, initial=start, disable=not progress, unit="step")
+    generator = torch.Generator(device=run.model.device)
     with StopRequest() as stop:
-        for step in range(start, t.steps):
-            x = dist.shard(batches(step))  # this rank's rows of the global batch
-            x = x.contiguous(memory_format=memory_format(cfg))
-            y = batches.condition(step)
-            y = None if y is None else dist.shard(y)
-            generator.manual_seed(stream_seed(t.seed, step))  # eps and z_p
-            set_learning_rates(optimizers, cfg.optim, step, t.steps)
-            stats = train_step(
-                model,
-                optimizers,
-                x,
-                cfg.loss,
-                generator,
-                dist,
-                precision,
-                y,
-                kl_weight(cfg.loss, step),
-            )
-            update_average(model, step)
-            saver.watch(stats)
+        for step in range(start, steps):
+            stats = run.step(step, generator)
             bar.update(1)
             done = step + 1
-            logging = done % t.log_every == 0 or done == t.steps
-            refit = cfg.model.prior == "fitted" and prior_due(cfg, done)
-            if logging or refit:
-                saver.check(done)
-            if refit:
-                refit_prior(model, images, dist)
-            if log is not None:
-                write_outputs(log, stats, done, cfg, model, bar, logging)
-            if done % t.checkpoint_every == 0 or done == t.steps:
-                saver.save(done)
-            if dist.any(stop.requested, model.device) and done < t.steps:
-                if saver.last_saved != done:
-                    saver.save(done)
+            run.after(done, stats, bar)
+            if run.dist.any(stop.requested, run.model.device) and done < steps:
+                if run.saver.last_saved != done:
+                    run.saver.save(done)
                 bar.close()
                 raise KeyboardInterrupt(f"stopped at step {done}; resume with --resume")
     bar.close()
@@ -471,12 +535,12 @@ def write_outputs(
     cfg: RunConfig,
     model: VAEGAN,
     bar: tqdm,
-    logging: bool,
+    log_due: bool,
 ) -> None:
     """The main rank's work after step `done`: metrics, grids and the quality probe when due."""
     t = cfg.train
     log.metrics.add(stats)
-    if logging:
+    if log_due:
         line = log.metrics.flush(done, t.batch_size)
         shown = {k: v for k, v in line.items() if k.startswith("l_")}
         bar.set_postfix(img_s=f"{line['images_per_s']:.0f}", **shown)

@@ -16,7 +16,7 @@ def stream_seed(seed: int, index: int, stream: int = 0) -> int:
     """The seed of draw `index` (an epoch, a step) of a run seeded `seed`: a function of the
     three alone, so that a resumed run needs no generator state. `stream` keeps different
     kinds of draws (batch order, flips) apart."""
-    return (stream + seed * 1_000_003 + index) % (2**63)
+    return stream + seed * 1_000_003 + index
 
 
 class Batches:

@@ -60,10 +60,10 @@ def read_attributes(path: Path) -> tuple[tuple[str, ...], dict[Key, np.ndarray]]
                 f"{path}, line {number}: a data row before the header line "
                 "('#<TAB>person<TAB>imagenum<TAB>...')"
             )
-        key, scores = attribute_row(line, len(names), f"{path}, line {number}")
+        person, key, scores = attribute_row(line, len(names), f"{path}, line {number}")
         if key in rows:
             raise DataError(
-                f"{path}, line {number}: a second row for {line.split(chr(9), 1)[0]} {key[1]} "
+                f"{path}, line {number}: a second row for {person} {key[1]} "
                 f"(the first is line {row_line[key]})"
             )
         rows[key], row_line[key] = scores, number
@@ -72,8 +72,8 @@ def read_attributes(path: Path) -> tuple[tuple[str, ...], dict[Key, np.ndarray]]
     return names, rows
 
 
-def attribute_row(line: str, count: int, where: str) -> tuple[Key, np.ndarray]:
-    """One data row: person, image number and `count` finite scores, or a DataError."""
+def attribute_row(line: str, count: int, where: str) -> tuple[str, Key, np.ndarray]:
+    """One data row: the person as written, the image's key and `count` finite scores."""
     fields = line.split("\t")
     if len(fields) != 2 + count:
         raise DataError(f"{where}: {len(fields) - 2} attribute values, expected {count}")
@@ -84,7 +84,7 @@ def attribute_row(line: str, count: int, where: str) -> tuple[Key, np.ndarray]:
         raise DataError(f"{where}: {err}") from None
     if not np.isfinite(scores).all():
         raise DataError(f"{where}: scores must be finite numbers")
-    return key, scores
+    return fields[0], key, scores
 
 
 def image_key(file_name: str) -> Key | None:

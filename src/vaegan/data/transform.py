@@ -27,7 +27,7 @@ class LoadOptions:
     """What a data set is turned into; every field is part of the data cache's key.
 
     crop: "auto" is the data set's own (CelebA: METHOD.md §5.1's 148x148 at row 40, column 15;
-    LFW: the centre 150x150 of 5.3; image folders: the centred square; otherwise none),
+    LFW: the centre 150x150 of METHOD.md §5.3; image folders: the centred square; otherwise none),
     "center" the largest centred square, "none" the whole image.
     resize: resample to image_size; False requires the images to have that size already.
     split_seed: seeds the held-out split of data sets that have no official one (LFW, folders).
