@@ -35,7 +35,10 @@ def test_partial_file_keeps_defaults(tmp_path):
         ({"optim": {"rmsprop_alpha": 1.0}}, "optim.rmsprop_alpha must lie in (0, 1)"),
         ({"loss": {"margin": -0.1}}, "loss.margin must be >= 0"),
         ({"loss": {"gamma": -1.0}}, "loss.gamma must be >= 0"),
-        ({"train": {"grid_size": 0}}, "train.grid_size must be >= 1"),
+        ({"train": {"grid_size": 0}}, "train.grid_size must lie in [1, 1,024], got 0"),
+        ({"train": {"batch_size": 10**9}}, "train.batch_size must lie in [1, 65,536]"),
+        ({"model": {"image_size": 2048}}, "power of two from 16 to 1024"),
+        ({"model": {"width": 100.0}}, "model.width must lie in (0, 16]"),
     ],
 )
 def test_bad_config_names_file_and_problem(tmp_path, raw, message):

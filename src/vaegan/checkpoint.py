@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 from torch import nn
 
@@ -28,6 +29,7 @@ from vaegan.files import (
     atomic_write_text,
     file_sha256,
     load_weights,
+    os_reason,
     publish_permissions,
     read_json,
     read_safetensors,
@@ -92,10 +94,24 @@ def save_checkpoint(
             os.replace(final, old)
         os.replace(tmp, final)
         remove_path(old)
+    except (OSError, SafetensorError) as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        kept = "the previous checkpoint is intact" if find_any(run_dir) else "none was written"
+        raise CheckpointError(
+            f"{final}: cannot write the checkpoint ({os_reason(err)}); {kept}"
+        ) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # the error that brought us here is the one to see
         raise
     return final
+
+
+def find_any(run_dir: Path) -> bool:
+    try:
+        find_checkpoint(run_dir)
+    except CheckpointError:
+        return False
+    return True
 
 
 def remove_stale_temporaries(run_dir: Path) -> None:
@@ -151,9 +167,12 @@ def load_checkpoint_weights(model: nn.Module, ckpt: Path) -> None:
 def checkpoint_step(ckpt: Path) -> int:
     """The step a checkpoint folder was taken after."""
     trainer = read_json(ckpt / "trainer.json", CheckpointError)
-    if not isinstance(trainer.get("step"), int):
-        raise CheckpointError(f"{ckpt / 'trainer.json'}: no integer 'step'")
-    return trainer["step"]
+    step = trainer.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise CheckpointError(
+            f"{ckpt / 'trainer.json'}: 'step' must be an integer >= 0, got {step!r}"
+        )
+    return step
 
 
 def load_trainer_state(ckpt: Path, optimizers: dict[str, torch.optim.Optimizer]) -> int:
@@ -170,6 +189,7 @@ def load_trainer_state(ckpt: Path, optimizers: dict[str, torch.optim.Optimizer])
                 raise CheckpointError(f"{ckpt / 'trainer.safetensors'}: unexpected tensor '{key}'")
             if parts[0] == name:
                 state.setdefault(int(parts[1]), {})[parts[2]] = value
+        check_state_shapes(state, opt, ckpt / "trainer.safetensors", name)
         try:
             opt.load_state_dict({"state": state, "param_groups": trainer["optimizers"][name]})
         except (ValueError, KeyError, TypeError) as err:
@@ -177,6 +197,28 @@ def load_trainer_state(ckpt: Path, optimizers: dict[str, torch.optim.Optimizer])
                 f"{ckpt}: optimizer state of '{name}' does not fit ({err})"
             ) from None
     return checkpoint_step(ckpt)
+
+
+def check_state_shapes(
+    state: dict[int, dict[str, torch.Tensor]], opt: torch.optim.Optimizer, file: Path, name: str
+) -> None:
+    """Every saved state tensor has its parameter's shape (a step counter: one number), so a
+    mismatch fails here, naming the tensor, rather than at the first step."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    for index, fields in state.items():
+        if index >= len(params):
+            raise CheckpointError(
+                f"{file}: state for parameter {index} of '{name}', which has {len(params)}"
+            )
+        for field, value in fields.items():
+            expected = () if field == "step" else tuple(params[index].shape)
+            if field == "step" and value.numel() == 1:
+                continue
+            if tuple(value.shape) != expected:
+                raise CheckpointError(
+                    f"{file}: tensor '{name}.{index}.{field}' has shape {tuple(value.shape)}, "
+                    f"the parameter {expected}"
+                )
 
 
 def _flatten_optimizer(name: str, opt: torch.optim.Optimizer) -> tuple[dict, list]:

@@ -29,6 +29,16 @@ ConditionKind = Literal["class", "binary", "real"]
 AUTHORS_CODE_COMMIT = "1906387"
 # deeppy's learning rates and weight decay are for losses summed over the batch of 64.
 CODE_BATCH = 64
+# Upper bounds far beyond any sensible run, so that a typo fails with a message instead of an
+# allocation of hundreds of gigabytes (the paper: z 128, 64 px, width 1, batch 64).
+LIMITS = {
+    "z_dim": 4096,
+    "image_size": 1024,
+    "width": 16,
+    "batch_size": 65_536,
+    "grid_size": 1024,
+    "eval_n": 1_000_000,
+}
 
 
 @dataclass(frozen=True)
@@ -63,14 +73,22 @@ class ModelConfig:
     prior_components: int = 10
 
     def __post_init__(self) -> None:
-        if self.image_size < 16 or self.image_size & (self.image_size - 1):
+        size = self.image_size
+        if not 16 <= size <= LIMITS["image_size"] or size & (size - 1):
             raise ConfigError(
-                f"model.image_size must be a power of two >= 16, got {self.image_size}"
+                f"model.image_size must be a power of two from 16 to {LIMITS['image_size']}, "
+                f"got {size}"
             )
         if self.channels not in (1, 3):
             raise ConfigError(f"model.channels must be 1 or 3, got {self.channels}")
-        _require(self.z_dim >= 1, f"model.z_dim must be >= 1, got {self.z_dim}")
-        _require(0 < self.width < math.inf, f"model.width must be positive, got {self.width}")
+        _require(
+            1 <= self.z_dim <= LIMITS["z_dim"],
+            f"model.z_dim must lie in [1, {LIMITS['z_dim']}], got {self.z_dim}",
+        )
+        _require(
+            0 < self.width <= LIMITS["width"],
+            f"model.width must lie in (0, {LIMITS['width']}], got {self.width}",
+        )
         n_convs = self.n_stages + 1
         chosen = self.feature_conv if isinstance(self.feature_conv, tuple) else (self.feature_conv,)
         if not chosen or not all(-n_convs <= i < n_convs for i in chosen):
@@ -304,8 +322,10 @@ class TrainConfig:
             "eval_n",
             "grid_size",
         ):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+            value, high = getattr(self, name), LIMITS.get(name)
+            if value < 1 or (high is not None and value > high):
+                bound = f"lie in [1, {high:,}]" if high is not None else "be >= 1"
+                raise ConfigError(f"train.{name} must {bound}, got {value:,}")
 
 
 @dataclass(frozen=True)

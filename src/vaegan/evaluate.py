@@ -15,7 +15,7 @@ from vaegan.conditions import condition_values
 from vaegan.config import RunConfig
 from vaegan.data import Dataset, load_run_data
 from vaegan.errors import DataError, VaeganError
-from vaegan.files import atomic_write_text
+from vaegan.files import atomic_write_text, check_writable
 from vaegan.images import to_uint8
 from vaegan.judge import JUDGE_TARGET, Evaluator, load_evaluator
 from vaegan.latent import decode_codes, encode_images
@@ -180,6 +180,7 @@ def evaluate_run(
     """
     check_metrics(metrics, vectors)
     model, cfg = load_model(run, device)
+    check_writable(Path(run))  # where eval.json goes: fail before the work, not after
     check_model_fits(metrics, run, model, cfg)
     dataset = load_run_data(
         cfg, split, data=data, data_dir=data_dir, cache_dir=cache_dir, progress=progress

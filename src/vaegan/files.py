@@ -47,6 +47,20 @@ def file_sha256(path: Path) -> str:
     return file_digest(path).hexdigest()
 
 
+def os_reason(err: BaseException) -> str:
+    """What went wrong with a file, without its path (the caller names the path)."""
+    return getattr(err, "strerror", None) or str(err)
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before any work if nothing can be written into `folder` (read-only, not a folder)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise VaeganError(f"{folder}: cannot write there ({os_reason(err)})") from None
+
+
 def atomic_save_tensors(
     tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None
 ) -> None:
@@ -56,6 +70,9 @@ def atomic_save_tensors(
         save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
         publish_permissions(tmp)  # safetensors creates 0600 files
         tmp.replace(path)
+    except (OSError, SafetensorError) as err:
+        tmp.unlink(missing_ok=True)
+        raise VaeganError(f"{path}: cannot write ({os_reason(err)})") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -63,8 +80,11 @@ def atomic_save_tensors(
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write to a temporary file in the same folder, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as err:
+        raise VaeganError(f"{path}: cannot write ({os_reason(err)})") from None
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
@@ -72,6 +92,9 @@ def atomic_write_text(path: Path, text: str) -> None:
             os.fsync(f.fileno())
         publish_permissions(Path(tmp))
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise VaeganError(f"{path}: cannot write ({os_reason(err)})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -132,8 +155,13 @@ class DirectoryLock:
         self.fd: int | None = None
 
     def __enter__(self) -> DirectoryLock:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as err:  # a file in the way, a read-only disk...
+            raise VaeganError(
+                f"{self.folder}: cannot hold a run there ({os_reason(err)})"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from safetensors import SafetensorError
+
 from vaegan.cli.data import add_data
 from vaegan.cli.evaluation import add_evaluate, add_train_evaluator
 from vaegan.cli.latent import (
@@ -19,6 +21,7 @@ from vaegan.cli.latent import (
 from vaegan.cli.runs import add_compare, add_finetune
 from vaegan.cli.train import add_train, build_config
 from vaegan.errors import VaeganError
+from vaegan.files import os_reason
 
 COMMANDS = (
     add_train,
@@ -52,6 +55,22 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except VaeganError as err:
         print(f"vaegan: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a file system refusing: full, read-only, not a folder...
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"vaegan: error: {where}{os_reason(err)}", file=sys.stderr)
+        return 2
+    except SafetensorError as err:
+        print(
+            f"vaegan: error: a safetensors file could not be read or written ({err})",
+            file=sys.stderr,
+        )
+        return 2
+    except MemoryError:
+        print(
+            "vaegan: error: out of memory; ask for fewer images (--n) or a smaller model",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt as err:
         print(f"\nvaegan: {err or 'interrupted'}", file=sys.stderr)

@@ -17,6 +17,22 @@ Handler = Callable[[argparse.Namespace], None]
 CROPS = ("auto", "center", "none")
 
 
+def count(low: int = 1, high: int = 1_000_000) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high], the limit named when it is not."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must lie in [{low:,}, {high:,}], got {value:,}")
+        return value
+
+    parse.__name__ = "count"  # what argparse names in its message
+    return parse
+
+
 def comma_list(text: str | None) -> tuple[str, ...] | None:
     """--attrs or --metrics "A, B" -> ("A", "B"); None (all) when not given."""
     return tuple(a.strip() for a in text.split(",") if a.strip()) if text else None

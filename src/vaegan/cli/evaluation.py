@@ -12,6 +12,7 @@ from vaegan.cli.common import (
     add_cache_flag,
     add_preprocessing_flags,
     comma_list,
+    count,
 )
 from vaegan.config import RunConfig
 from vaegan.data import DATASETS, LoadOptions, load_dataset
@@ -33,7 +34,7 @@ def add_train_evaluator(sub: Subparsers) -> None:
     add_cache_flag(e)
     e.add_argument("--out", type=Path, help="default: evaluators/DATA")
     e.add_argument("--target", choices=("classes", "binary", "real"), help="default: labels if any")
-    e.add_argument("--steps", type=int, default=2000)
+    e.add_argument("--steps", type=count(1), default=2000)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="auto")
     e.add_argument("--quiet", action="store_true")
@@ -85,7 +86,7 @@ def add_evaluate(sub: Subparsers) -> None:
     v.add_argument("--data", choices=sorted(DATASETS), help="default: the run's data set")
     v.add_argument("--data-dir")
     v.add_argument("--split", default="test")
-    v.add_argument("--n", type=int, default=10_000)
+    v.add_argument("--n", type=count(1), default=10_000)
     v.add_argument("--evaluator", type=Path, help="default: evaluators/DATA")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument(

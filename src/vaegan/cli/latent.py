@@ -21,6 +21,7 @@ from vaegan.cli.common import (
     add_data_flags,
     add_run_command,
     comma_list,
+    count,
     held_out_data,
     held_out_images,
 )
@@ -39,10 +40,13 @@ from vaegan.latent import (
 )
 from vaegan.train import resolve_device
 
+MAX_SAMPLES = 100_000  # sample --n: 1.2 GB of 64x64 colour images as uint8
+DECODE_BATCH = 1_000  # codes decoded at once, so that memory does not grow with --n
+
 
 def add_sample(sub: Subparsers) -> None:
     s = add_run_command(sub, "sample", "decode draws of z ~ N(0, I)", cmd_sample, draws_z=True)
-    s.add_argument("--n", type=int, default=64)
+    s.add_argument("--n", type=count(1, MAX_SAMPLES), default=64)
     s.add_argument(
         "--condition",
         help="conditional models: a class name, NAME=VALUE,... "
@@ -59,7 +63,17 @@ def cmd_sample(args: argparse.Namespace) -> None:
     y, ncol = sample_conditions(args, cfg), None
     if cfg.model.condition_kind == "class" and args.condition is None:
         ncol = cfg.model.condition_dim  # one column per class
-    images = to_uint8(model.sample(args.n, y, generator=g))
+    codes = model.draw_codes(args.n, g)
+    images = np.concatenate(
+        [
+            to_uint8(
+                model.decode(
+                    codes[i : i + DECODE_BATCH], None if y is None else y[i : i + DECODE_BATCH]
+                )
+            )
+            for i in range(0, args.n, DECODE_BATCH)
+        ]
+    )
     print(save_images(images, args.out, ncol))
 
 
@@ -84,7 +98,7 @@ def add_reconstruct(sub: Subparsers) -> None:
         sub, "reconstruct", "encode and decode held-out images (z = mu)", cmd_reconstruct
     )
     add_data_flags(c)
-    c.add_argument("--n", type=int, default=32)
+    c.add_argument("--n", type=count(1, 10_000), default=32)
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
@@ -106,8 +120,10 @@ def add_interpolate(sub: Subparsers) -> None:
         sub, "interpolate", "decode latent paths between pairs of images", cmd_interpolate
     )
     add_data_flags(c)
-    c.add_argument("--pairs", type=int, default=8)
-    c.add_argument("--steps", type=int, default=10, help="images per path, ends included")
+    c.add_argument("--pairs", type=count(1, 1_000), default=8)
+    c.add_argument(
+        "--steps", type=count(2, 1_000), default=10, help="images per path, ends included"
+    )
     c.add_argument("--mode", choices=("linear", "spherical"), default="spherical")
     c.add_argument(
         "--gif", help="also an animated FILE.gif: every pair side by side, forward then back"
@@ -138,13 +154,15 @@ def add_walk(sub: Subparsers) -> None:
         out_help=".gif: the walk animated; .png: a row of frames per walker",
         draws_z=True,
     )
-    w.add_argument("--n", type=int, default=16, help="walkers (images per frame)")
-    w.add_argument("--frames", type=int, default=100)
-    w.add_argument("--leg", type=int, default=10, help="frames between waypoints")
+    w.add_argument("--n", type=count(1, 1_000), default=16, help="walkers (images per frame)")
+    w.add_argument("--frames", type=count(1, 10_000), default=100)
+    w.add_argument("--leg", type=count(1, 10_000), default=10, help="frames between waypoints")
     w.add_argument(
         "--change", type=float, default=0.1, help="share of coordinates redrawn at each waypoint"
     )
-    w.add_argument("--columns", type=int, default=10, help=".png: frames shown per walker")
+    w.add_argument(
+        "--columns", type=count(1, 1_000), default=10, help=".png: frames shown per walker"
+    )
 
 
 def cmd_walk(args: argparse.Namespace) -> None:
@@ -170,7 +188,7 @@ def add_edit(sub: Subparsers) -> None:
     )
     c.add_argument("--vectors", type=Path, required=True, help="from vaegan attributes compute")
     c.add_argument("--attrs", help="A,B,... of the vectors (default: all)")
-    c.add_argument("--n", type=int, default=8, help="images (rows)")
+    c.add_argument("--n", type=count(1, 1_000), default=8, help="images (rows)")
     c.add_argument(
         "--strength",
         type=float,
@@ -201,7 +219,7 @@ def add_attributes(sub: Subparsers) -> None:
     c.add_argument("--attrs", help="A,B,... class or attribute names (default: all)")
     c.add_argument(
         "--n",
-        type=int,
+        type=count(1),
         help=f"the first N images (default {ATTRIBUTE_IMAGES:,} or the whole split if smaller)",
     )
     c.add_argument("--device", default="auto")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vaegan.cli.common import Subparsers, add_cache_flag
+from vaegan.cli.common import Subparsers, add_cache_flag, count
 from vaegan.compare import format_comparison
 from vaegan.data import DATASETS
 from vaegan.finetune import FEATURES, FinetuneConfig, finetune_run, format_results, record_result
@@ -33,7 +33,7 @@ def add_finetune(sub: Subparsers) -> None:
     add_cache_flag(f)
     f.add_argument(
         "--labels",
-        type=int,
+        type=count(1),
         required=True,
         help="labelled training images, the same number per class",
     )
@@ -53,9 +53,13 @@ def add_finetune(sub: Subparsers) -> None:
         action="store_true",
         help="train the linear head only (a probe); default: fine-tune all",
     )
-    f.add_argument("--seeds", type=int, help=f"seeds 0..N-1 (default {FinetuneConfig.seeds})")
-    f.add_argument("--steps", type=int, help=f"default {FinetuneConfig.steps}")
-    f.add_argument("--batch-size", type=int, help=f"default {FinetuneConfig.batch_size}")
+    f.add_argument(
+        "--seeds", type=count(1, 100), help=f"seeds 0..N-1 (default {FinetuneConfig.seeds})"
+    )
+    f.add_argument("--steps", type=count(1), help=f"default {FinetuneConfig.steps}")
+    f.add_argument(
+        "--batch-size", type=count(1, 65_536), help=f"default {FinetuneConfig.batch_size}"
+    )
     f.add_argument("--lr", type=float, help="AdamW step (default 3e-4; 3e-3 with --freeze)")
     f.add_argument("--out", type=Path, help="JSON record (default RUN/finetune.json)")
     f.add_argument("--device", default="auto")

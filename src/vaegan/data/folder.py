@@ -3,6 +3,7 @@ subfolders when present, otherwise a seeded 90/10 split of the images."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,15 @@ SPLITS = ("train", "test", "all")
 
 
 def image_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """The image files under `root`, sorted. Links to files are read; links to folders are not
+    followed, so that a link loop cannot send the walk round forever."""
+    found = [
+        Path(folder) / name
+        for folder, _, names in os.walk(root, followlinks=False)
+        for name in names
+        if Path(name).suffix.lower() in IMAGE_SUFFIXES
+    ]
+    return sorted(p for p in found if p.is_file())
 
 
 def has_split_folders(root: Path) -> bool:
