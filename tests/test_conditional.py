@@ -6,7 +6,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from dataset_files import CELEBA_ATTRIBUTES, write_celeba
 from PIL import Image
 
 from vaegan.checkpoint import load_model
@@ -20,6 +19,7 @@ from vaegan.metrics.similarity import agreement, attribute_similarity, generate
 from vaegan.models import VAEGAN
 from vaegan.train import train
 
+from dataset_files import CELEBA_ATTRIBUTES, write_celeba
 from helpers import tiny_config
 
 CLASSES = ("T-shirt", "Trouser", "Bag")

@@ -4,13 +4,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dataset_files import write_celeba, write_folder, write_lfw, write_svhn
 from PIL import Image
 
 from vaegan.cli import main
 from vaegan.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaegan.train import train
 
+from dataset_files import write_celeba, write_folder, write_lfw, write_svhn
 from helpers import write_idx_dataset
 
 
@@ -165,3 +165,12 @@ def test_attribute_evaluators_train_on_celeba_and_lfw(tmp_path, capsys, name, wr
     assert main(args) == 0
     assert (out / "evaluator.safetensors").is_file()
     assert f"test {metric}" in capsys.readouterr().out
+
+
+def test_svhn_info_without_the_optional_extra_split(tmp_path, capsys):
+    root = write_svhn(tmp_path / "svhn", {"train": 20, "test": 8})  # the two usual files
+    args = ["data", "info", "svhn", "--data-dir", str(root), "--quiet"]
+    assert main([*args, "--preview", str(tmp_path / "p.png")]) == 0
+    out = capsys.readouterr().out
+    assert "train            20" in out and "test              8" in out
+    assert f"absent:    extra (optional; not in {root})" in out

@@ -8,6 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from vaegan.data import LoadOptions, load_dataset
+from vaegan.data.transform import resample
+from vaegan.errors import DataError
+
 from dataset_files import (
     CELEBA_ATTRIBUTES,
     LFW_ATTRIBUTES,
@@ -18,11 +23,6 @@ from dataset_files import (
     write_lfw,
     write_svhn,
 )
-
-from vaegan.data import LoadOptions, load_dataset
-from vaegan.data.transform import resample
-from vaegan.errors import DataError
-
 from helpers import idx_bytes
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 import vaegan.checkpoint
+import vaegan.cli.latent
 import vaegan.files
 from vaegan.cli import main
 from vaegan.errors import CheckpointError, ConfigError
@@ -151,3 +152,44 @@ def test_a_link_loop_in_an_image_folder_is_not_followed(tmp_path):
     (root / "cats/loop").symlink_to(root)  # pets/cats/loop -> pets
     os.symlink("self.png", root / "self.png")  # a link to itself
     assert image_files(root) == [root / "cats/a.png"]
+
+
+def test_an_image_of_huge_dimensions_is_refused_before_decoding(tmp_path):
+    from vaegan.data.decode import ImageSource, decode_one
+
+    path = tmp_path / "huge.png"
+    Image.new("L", (4097, 4097)).save(path)  # 16.8 million pixels, under Pillow's bomb limit
+    with pytest.raises(vaegan.files.VaeganError, match="huge.png: 4097x4097 pixels, more than"):
+        decode_one(ImageSource(str(path), path.read_bytes), "RGB")
+
+
+def test_an_idx_gz_that_inflates_past_its_header_is_refused_after_what_it_declared(tmp_path):
+    import gzip
+
+    from vaegan.data.idx import read_idx
+
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    header = bytes([0, 0, 8, 3]) + (2).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    with gzip.open(path, "wb") as f:  # declares 2 images, then 64 MiB of zeros
+        f.write(header + bytes(2 * 28 * 28))
+        for _ in range(64):
+            f.write(bytes(2**20))
+    assert path.stat().st_size < 200_000
+    with pytest.raises(vaegan.files.VaeganError, match="longer than its header says"):
+        read_idx(path)
+    declared = tmp_path / "big-idx3-ubyte"
+    declared.write_bytes(bytes([0, 0, 8, 3]) + (2**31).to_bytes(4, "big") * 3)
+    with pytest.raises(vaegan.files.VaeganError, match="more than 17,179,869,184"):
+        read_idx(declared)
+
+
+def test_file_system_errors_reach_the_user_as_one_line(trained, tmp_path, monkeypatch, capsys):
+    run, _ = trained
+    out = tmp_path / "read-only/s.png"
+
+    def refuse(images, path, *args, **kwargs):
+        raise PermissionError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(vaegan.cli.latent, "save_images", refuse)
+    assert main(["sample", str(run), "--n", "4", "--out", str(out)]) == 2
+    one_line_error(capsys, f"{out}: Read-only file system")

@@ -6,8 +6,10 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -127,3 +129,46 @@ def test_folders_of_saves_cut_short_are_cleared(tmp_path, idx_dir):
     (crashed / "model.safetensors").write_bytes(b"x" * 1000)
     train(replace(cfg, train=replace(cfg.train, steps=2)), run, resume=True, progress=False)
     assert not crashed.exists()
+
+
+@pytest.mark.slow
+def test_runs_killed_at_random_moments_resume_to_the_same_weights(tmp_path, idx_dir):
+    """SIGKILL (no handler runs) three times at seeded random moments, resuming after each:
+    the final weights equal those of a run never interrupted."""
+    cfg = tiny_config(idx_dir, steps=300)
+    cfg = replace(cfg, train=replace(cfg.train, checkpoint_every=7, log_every=5, sample_every=50))
+    train(cfg, tmp_path / "whole", progress=False)
+    config = tmp_path / "config.json"
+    cfg.save(config)
+    run = tmp_path / "run"
+    env = os.environ | {"OMP_NUM_THREADS": "1"}  # as this process: the same float sums
+    command = [sys.executable, "-m", "vaegan", "train", "--out", str(run), "--quiet"]
+    rng = np.random.default_rng(0)
+    kills = 0
+    for _ in range(20):
+        resume = ["--resume"] if (run / "checkpoint").exists() else ["--config", str(config)]
+        proc = subprocess.Popen([*command, *resume], env=env, stderr=subprocess.PIPE, text=True)
+        if kills < 3:
+            started = (
+                (run / "metrics.jsonl").stat().st_size if (run / "metrics.jsonl").exists() else 0
+            )
+            while proc.poll() is None and not metrics_grew(run, started):
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.3))  # somewhere in the steps, a save, or a log write
+            proc.send_signal(signal.SIGKILL)
+            kills += proc.wait() == -signal.SIGKILL
+            continue
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
+        break
+    assert kills == 3
+    assert json.loads((run / "checkpoint/trainer.json").read_text())["step"] == 300
+    whole = load_file(tmp_path / "whole/checkpoint/model.safetensors")
+    resumed = load_file(run / "checkpoint/model.safetensors")
+    assert whole.keys() == resumed.keys()
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
+def metrics_grew(run, size):
+    path = run / "metrics.jsonl"
+    return path.exists() and path.stat().st_size > size

@@ -51,6 +51,8 @@ def cmd_data_info(args: argparse.Namespace) -> None:
     root = Path(args.data_dir or spec.default_dir or ".")
     unions = dict(spec.unions)
     present = spec.splits_in(root) if root.is_dir() else spec.splits
+    absent = spec.absent_optional(root) if root.is_dir() else ()
+    present = tuple(s for s in present if s not in absent)
     splits = {
         split: load_dataset(
             args.name,
@@ -68,6 +70,8 @@ def cmd_data_info(args: argparse.Namespace) -> None:
         for s in present
     }
     print(describe(args.name, splits, counts))
+    if absent:
+        print(f"absent:    {', '.join(absent)} (optional; not in {root})")
     first = next(iter(splits.values()))
     # Not in the working directory by default: it might be the data directory itself.
     cache = args.cache_dir or default_cache_dir()

@@ -51,9 +51,20 @@ class DatasetSpec:
     # others (`vaegan data info` adds those up instead of building them).
     available: Callable[[Path], tuple[str, ...]] | None = None
     unions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    optional: tuple[str, ...] = ()  # splits a usual download leaves out (SVHN's extra)
 
     def splits_in(self, root: Path) -> tuple[str, ...]:
         return self.available(root) if self.available else self.splits
+
+    def absent_optional(self, root: Path) -> tuple[str, ...]:
+        """The optional splits whose files are not in `root`."""
+        absent = []
+        for split in self.optional:
+            try:
+                self.inputs(root, split)
+            except DataError:
+                absent.append(split)
+        return tuple(absent)
 
 
 def _idx(name: str, classes: tuple[str, ...] = (), any_name: bool = False) -> dict:
@@ -97,6 +108,7 @@ DATASETS: dict[str, DatasetSpec] = {
         image_size=32,
         channels=3,
         layout="DIR/{train,test,extra}_32x32.mat",
+        optional=("extra",),
     ),
     "celeba": DatasetSpec(
         splits=celeba.SPLITS,

@@ -36,6 +36,9 @@ DECODE_ERRORS = (
 READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 SKIP_HINT = "pass --skip-bad-images to leave such images out (they are listed)"
+# Images are shrunk to the model's size anyway: 4096x4096 bounds one decode to 50 MB of RGB
+# (Pillow's own bomb limit lets a 12000x12000 PNG allocate gigabytes).
+MAX_PIXELS = 4096 * 4096
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,15 @@ class ImageSource:
     read: Callable[[], bytes]
 
 
+def check_dimensions(source: ImageSource, size: tuple[int, int]) -> None:
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise DataError(
+            f"{source.name}: {width}x{height} pixels, more than the {MAX_PIXELS:,} an image may "
+            f"have here (images are shrunk to the model's size anyway); {SKIP_HINT}"
+        )
+
+
 def decode_one(source: ImageSource, mode: str) -> np.ndarray:
     """(H, W, C) uint8; raises DataError naming the file if it cannot be read or decoded whole."""
     try:
@@ -54,6 +66,7 @@ def decode_one(source: ImageSource, mode: str) -> np.ndarray:
         raise DataError(f"{source.name}: cannot read it ({err}); {SKIP_HINT}") from None
     try:
         with Image.open(io.BytesIO(data)) as image:
+            check_dimensions(source, image.size)  # from the header, before any pixel is decoded
             image.load()  # decodes everything now: a truncated file fails here, not later
             array = np.asarray(image.convert(mode))
     except DECODE_ERRORS as err:

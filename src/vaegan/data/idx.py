@@ -1,10 +1,12 @@
-"""IDX files (MNIST, Fashion-MNIST and kin), gzip-compressed or raw, read whole into memory."""
+"""IDX files (MNIST, Fashion-MNIST and kin), gzip-compressed or raw, read into memory."""
 
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -14,29 +16,50 @@ from vaegan.errors import DataError
 
 # The third byte of the magic number gives the element type; we read unsigned bytes only.
 IDX_UBYTE = 0x08
+MAX_IDX_BYTES = 16 * 2**30  # 16 GiB: far beyond any IDX data set (EMNIST's largest: 0.7 GB)
 SPLIT_PREFIXES = {"train": ("train",), "test": ("t10k", "test")}
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file of unsigned bytes; the array's shape comes from its header."""
+    """Read one IDX file of unsigned bytes; the array's shape comes from its header.
+
+    Only as many bytes as the header declares are read (plus one, to notice trailing data), so
+    a small .gz that inflates to gigabytes is refused after reading what was promised.
+    """
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
+            shape, header = read_idx_header(f, path)
+            size = math.prod(shape)  # Python ints: a hostile header cannot overflow it
+            if size > MAX_IDX_BYTES:
+                raise DataError(
+                    f"{path}: its header declares {shape}, {size:,} bytes "
+                    f"(more than {MAX_IDX_BYTES:,}): not a data set of images"
+                )
+            body = f.read(size + 1)
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as err:
         raise DataError(f"{path}: cannot read ({err})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != IDX_UBYTE:
-        raise DataError(f"{path}: not an IDX file of unsigned bytes (wrong magic {raw[:4].hex()})")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
-        raise DataError(f"{path}: IDX header is truncated or has {ndim} dimensions")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(shape))
-    if len(raw) != expected:
-        problem = "truncated" if len(raw) < expected else "longer than its header says"
-        raise DataError(
-            f"{path}: {problem}: header {shape} needs {expected} bytes, the file has {len(raw)}"
+    if len(body) != size:
+        expected = header + size
+        problem, has = (
+            ("truncated", f"has {header + len(body)}")
+            if len(body) < size
+            else ("longer than its header says", "has more")
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+        raise DataError(f"{path}: {problem}: header {shape} needs {expected} bytes, the file {has}")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape)
+
+
+def read_idx_header(f: BinaryIO, path: Path) -> tuple[tuple[int, ...], int]:
+    """The shape an IDX stream declares, and its header's length in bytes."""
+    magic = f.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] != IDX_UBYTE:
+        raise DataError(f"{path}: not an IDX file of unsigned bytes (wrong magic {magic.hex()})")
+    ndim = magic[3]
+    dims = f.read(4 * ndim)
+    if ndim == 0 or len(dims) < 4 * ndim:
+        raise DataError(f"{path}: IDX header is truncated or has {ndim} dimensions")
+    shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
+    return shape, 4 + 4 * ndim
 
 
 def find_idx_file(root: Path, stem: str) -> Path:
