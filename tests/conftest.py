@@ -29,3 +29,9 @@ def isolated_cache(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path
 @pytest.fixture
 def idx_dir(tmp_path: Path) -> Path:
     return write_idx_dataset(tmp_path / "fashion")
+
+
+@pytest.fixture(scope="module")
+def idx_dir_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny IDX data set, shared by a module's tests."""
+    return write_idx_dataset(tmp_path_factory.mktemp("fashion"))

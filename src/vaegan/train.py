@@ -44,6 +44,7 @@ from vaegan.models import VAEGAN
 from vaegan.optim import make_optimizers, set_learning_rates, update_average
 from vaegan.precision import Precision
 from vaegan.prior import fit_prior
+from vaegan.report import write_report
 from vaegan.step import train_step
 
 
@@ -309,6 +310,7 @@ def train_in(
             metrics=Metrics(run_dir / "metrics.jsonl", resume_step=start),
             grids=Grids(model, cfg, held_out, run_dir / "samples"),
             quality=quality_probe(cfg, held_out, device),
+            run_dir=run_dir,
         )
     batches = make_batches(cfg, train_set, device)
     run = Training(cfg, model, optimizers, precision, batches, train_set.images, dist, saver, log)
@@ -394,6 +396,7 @@ class Log:
     metrics: Metrics
     grids: Grids
     quality: SampleQuality | None
+    run_dir: Path  # where report.html is rewritten with each new grid
 
 
 class Checkpointer:
@@ -537,14 +540,18 @@ def write_outputs(
     bar: tqdm,
     log_due: bool,
 ) -> None:
-    """The main rank's work after step `done`: metrics, grids and the quality probe when due."""
+    """The main rank's work after step `done`: metrics, grids, the quality probe and the report,
+    each when due."""
     t = cfg.train
     log.metrics.add(stats)
     if log_due:
         line = log.metrics.flush(done, t.batch_size)
         shown = {k: v for k, v in line.items() if k.startswith("l_")}
         bar.set_postfix(img_s=f"{line['images_per_s']:.0f}", **shown)
-    if done % t.sample_every == 0 or done == t.steps:
+    grid_due = done % t.sample_every == 0 or done == t.steps
+    if grid_due:
         log.grids.write(done)
     if log.quality is not None and done % t.eval_every == 0:
         log.metrics.write({"step": done} | domain_names(log.quality(model)))
+    if grid_due:  # with each new grid, the page a user may be watching
+        write_report([log.run_dir], log.run_dir / "report.html")

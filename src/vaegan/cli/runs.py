@@ -1,4 +1,5 @@
-"""The commands over finished runs: `compare` (configs and metrics) and `finetune` (§5.4)."""
+"""The commands over runs: `compare` (configs and metrics), `report` (an HTML page) and
+`finetune` (§5.4)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from vaegan.cli.common import Subparsers, add_cache_flag, count
 from vaegan.compare import format_comparison
 from vaegan.data import DATASETS
 from vaegan.finetune import FEATURES, FinetuneConfig, finetune_run, format_results, record_result
+from vaegan.report import write_report
 from vaegan.train import resolve_device
 
 
@@ -89,3 +91,15 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     out = args.out or Path(args.run) / "finetune.json"
     print(format_results(record_result(out, args.run, result)))
     print(f"written to {out}")
+
+
+def add_report(sub: Subparsers) -> None:
+    r = sub.add_parser("report", help="one self-contained HTML page of runs: curves, grids, config")
+    r.add_argument("runs", type=Path, nargs="+", help="run directories (several: overlaid)")
+    r.add_argument("--out", type=Path, help="default: RUN/report.html for one run, report.html")
+    r.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    out = args.out or (args.runs[0] / "report.html" if len(args.runs) == 1 else Path("report.html"))
+    print(write_report(args.runs, out))
