@@ -29,6 +29,7 @@ $(FID_STAMP): $(STAMP)
 
 demo: install
 	rm -rf runs/demo
+	$(BIN)/vaegan data obtain fashion-mnist
 	$(BIN)/vaegan train --preset demo --out runs/demo
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download is never used).

@@ -1,5 +1,6 @@
 """The HTML report: its contents, that training keeps it current, and that it works in Chromium."""
 
+import json
 import os
 import re
 import shutil
@@ -83,3 +84,20 @@ def test_the_report_in_a_browser(runs, tmp_path):
         page.screenshot(path=str(shot / "report.png"), full_page=False)
         browser.close()
     assert not errors, errors
+
+
+def test_tensorboard_event_files_hold_the_scalars_and_grids(tmp_path, idx_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = tiny_config(idx_dir, steps=4)
+    cfg = replace(cfg, train=replace(cfg.train, sample_every=2, tensorboard=True))
+    train(cfg, tmp_path / "run", progress=False)
+    events = EventAccumulator(str(tmp_path / "run/tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"l_prior", "l_llike", "cost_real", "images_per_s"} <= set(tags["scalars"])
+    assert [e.step for e in events.Scalars("l_llike")] == [1, 2, 3, 4]
+    logged = [json.loads(line)["l_llike"] for line in (tmp_path / "run/metrics.jsonl").open()]
+    assert [e.value for e in events.Scalars("l_llike")] == pytest.approx(logged, rel=1e-6)
+    assert {"samples", "reconstructions"} <= set(tags["images"])
+    assert [e.step for e in events.Images("samples")] == [2, 4]

@@ -309,6 +309,7 @@ class TrainConfig:
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     compile: bool = False  # torch.compile each network
     channels_last: bool = False
+    tensorboard: bool = False  # also log to RUN/tensorboard (pip install 'vaegan[tensorboard]')
 
     def __post_init__(self) -> None:
         if self.eval_every is not None and self.eval_every < 1:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from vaegan.board import Board
 from vaegan.checkpoint import (
     CHECKPOINT_DIR,
     checkpoint_step,
@@ -101,8 +102,8 @@ def _step_of(line: str) -> float:
 class Metrics:
     """Sums per-step scalars on the device; one host sync per logging interval."""
 
-    def __init__(self, path: Path, resume_step: int) -> None:
-        self.path = path
+    def __init__(self, path: Path, resume_step: int, board: Board | None = None) -> None:
+        self.path, self.board = path, board
         self.sums: dict[str, torch.Tensor | float] = {}
         self.count = 0
         self.started = time.perf_counter()
@@ -113,6 +114,8 @@ class Metrics:
     def write(self, line: dict[str, float]) -> None:
         with self.path.open("a") as f:
             f.write(json.dumps(line) + "\n")
+        if self.board is not None:
+            self.board.scalars(line)
 
     def add(self, stats: dict[str, torch.Tensor | float]) -> None:
         for key, value in stats.items():
@@ -167,15 +170,18 @@ class Grids:
             self.y, self.y_x = y[np.arange(n) % len(y)], y[: len(self.x)]
         self.ncol = int(np.ceil(np.sqrt(n)))
 
-    def write(self, step: int) -> None:
+    def write(self, step: int) -> dict[str, Path]:
+        """The grids of `step`, by kind ("samples", "reconstructions")."""
         g = torch.Generator(device=self.model.device).manual_seed(self.seed)
         z = self.model.draw_codes(self.n, g)
         samples = to_uint8(self.model.decode(z, self.y))
-        save_images(samples, self.out / f"samples_{step:06d}.png", self.ncol)
+        written = {"samples": save_images(samples, self.out / f"samples_{step:06d}.png", self.ncol)}
         if self.model.enc is not None:
             recon = to_uint8(self.model.reconstruct(self.x, self.y_x))
             pairs = interleave_rows(to_uint8(self.x), recon, self.ncol)
-            save_images(pairs, self.out / f"reconstructions_{step:06d}.png", self.ncol)
+            file = self.out / f"reconstructions_{step:06d}.png"
+            written["reconstructions"] = save_images(pairs, file, self.ncol)
+        return written
 
 
 # What a resumed run may change in its config: how long, where, and what it logs. Everything else
@@ -193,6 +199,7 @@ RESUME_MAY_CHANGE = frozenset(
         "train.evaluator",
         "train.compile",
         "train.channels_last",
+        "train.tensorboard",
         "data.data_dir",
     }
 )
@@ -307,14 +314,20 @@ def train_in(
     log = None
     if dist.main:  # logs, grids, evaluation and checkpoint files: the main rank's work
         log = Log(
-            metrics=Metrics(run_dir / "metrics.jsonl", resume_step=start),
+            metrics=Metrics(
+                run_dir / "metrics.jsonl", start, Board(run_dir) if cfg.train.tensorboard else None
+            ),
             grids=Grids(model, cfg, held_out, run_dir / "samples"),
             quality=quality_probe(cfg, held_out, device),
             run_dir=run_dir,
         )
     batches = make_batches(cfg, train_set, device)
     run = Training(cfg, model, optimizers, precision, batches, train_set.images, dist, saver, log)
-    run_steps(run, start, progress)
+    try:
+        run_steps(run, start, progress)
+    finally:
+        if log is not None and log.metrics.board is not None:
+            log.metrics.board.close()
     if start >= cfg.train.steps and dist.main:
         print(f"{run_dir}: already trained for {start} steps (--steps {cfg.train.steps})")
     return run_dir / CHECKPOINT_DIR
@@ -550,7 +563,9 @@ def write_outputs(
         bar.set_postfix(img_s=f"{line['images_per_s']:.0f}", **shown)
     grid_due = done % t.sample_every == 0 or done == t.steps
     if grid_due:
-        log.grids.write(done)
+        for kind, png in log.grids.write(done).items():
+            if log.metrics.board is not None:
+                log.metrics.board.image(kind, png, done)
     if log.quality is not None and done % t.eval_every == 0:
         log.metrics.write({"step": done} | domain_names(log.quality(model)))
     if grid_due:  # with each new grid, the page a user may be watching

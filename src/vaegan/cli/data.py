@@ -9,6 +9,7 @@ from vaegan.cli.common import Subparsers, add_cache_flag, add_preprocessing_flag
 from vaegan.data import DATASETS, LoadOptions, describe, load_dataset
 from vaegan.data.cache import default_cache_dir
 from vaegan.data.download import SOURCES, download
+from vaegan.data.obtain import obtain
 from vaegan.images import save_images
 
 
@@ -38,6 +39,10 @@ def add_data(sub: Subparsers) -> None:
     g.add_argument("--mirror", help="fetch every file from MIRROR/FILE instead")
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=cmd_data_download)
+    o = d.add_parser("obtain", help="make a data set available: installed, cached, apt or download")
+    o.add_argument("name", choices=sorted(SOURCES), help="the data set")
+    add_cache_flag(o)
+    o.set_defaults(func=cmd_data_obtain)
 
 
 def cmd_data_info(args: argparse.Namespace) -> None:
@@ -77,6 +82,12 @@ def cmd_data_info(args: argparse.Namespace) -> None:
     cache = args.cache_dir or default_cache_dir()
     preview = args.preview or cache / "previews" / f"{args.name}-preview.png"
     print(f"preview:   {save_images(first.images[:64], preview, ncol=8)}")
+
+
+def cmd_data_obtain(args: argparse.Namespace) -> None:
+    default = DATASETS[args.name].default_dir
+    folder, how = obtain(args.name, Path(default) if default else None, args.cache_dir)
+    print(f"{args.name}: {folder} ({how})")
 
 
 def cmd_data_download(args: argparse.Namespace) -> None:

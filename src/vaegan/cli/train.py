@@ -112,6 +112,12 @@ CONFIG_FLAGS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
         SET_TRUE | {"help": "NHWC memory layout for the networks and batches"},
     ),
     (
+        "--tensorboard",
+        "train",
+        "tensorboard",
+        SET_TRUE | {"help": "also write TensorBoard event files to RUN/tensorboard"},
+    ),
+    (
         "--sync-batchnorm",
         "train",
         "sync_batchnorm",
@@ -125,6 +131,7 @@ TRAIN_FLAGS = {
 }
 # What --resume lets change: the data may have moved; all else that defines the run stays.
 RESUME_MAY_CHANGE = {
+    "tensorboard",
     "steps",
     "device",
     "eval_every",

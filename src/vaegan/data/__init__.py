@@ -17,6 +17,7 @@ from vaegan.data.folder import folder_inputs, folder_splits, load_folder
 from vaegan.data.idx import idx_files, load_idx_dataset
 from vaegan.data.info import describe
 from vaegan.data.lfw import lfw_inputs, load_lfw
+from vaegan.data.obtain import download_dir
 from vaegan.data.svhn import load_svhn, svhn_file
 from vaegan.data.transform import LoadOptions
 from vaegan.errors import DataError
@@ -158,7 +159,7 @@ def load_dataset(
     if name not in DATASETS:
         raise DataError(f"unknown data set '{name}' (known: {', '.join(sorted(DATASETS))})")
     spec = DATASETS[name]
-    directory = data_dir or spec.default_dir
+    directory = data_dir or default_location(name, spec)
     if directory is None:
         raise DataError(f"{name}: pass --data-dir DIR, laid out as {spec.layout}")
     root = Path(directory)
@@ -172,6 +173,15 @@ def load_dataset(
     build = partial(spec.build, root, split, options, progress)
     cache = (cache_dir or default_cache_dir()) if use_cache else None
     return cached_dataset(cache, cache_key(name, split, options, inputs), build)
+
+
+def default_location(name: str, spec: DatasetSpec) -> str | None:
+    """Where a data set is when no --data-dir says: its system folder, else where `vaegan data
+    obtain` downloaded it, else the system folder (whose absence the error then names)."""
+    if spec.default_dir and Path(spec.default_dir).is_dir():
+        return spec.default_dir
+    downloaded = download_dir(name)
+    return str(downloaded) if downloaded.is_dir() else spec.default_dir
 
 
 def run_options(cfg: RunConfig) -> LoadOptions:
