@@ -18,7 +18,7 @@ from vaegan.cli.latent import (
     add_sample,
     add_walk,
 )
-from vaegan.cli.runs import add_compare, add_finetune, add_report
+from vaegan.cli.runs import add_compare, add_finetune, add_report, add_serve
 from vaegan.cli.train import add_train, build_config
 from vaegan.errors import VaeganError
 from vaegan.files import os_reason
@@ -36,6 +36,7 @@ COMMANDS = (
     add_data,
     add_compare,
     add_report,
+    add_serve,
     add_finetune,
 )
 

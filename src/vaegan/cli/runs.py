@@ -103,3 +103,19 @@ def add_report(sub: Subparsers) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     out = args.out or (args.runs[0] / "report.html" if len(args.runs) == 1 else Path("report.html"))
     print(write_report(args.runs, out))
+
+
+def add_serve(sub: Subparsers) -> None:
+    s = sub.add_parser("serve", help="the latent explorer: a web page over a trained run")
+    s.add_argument("run", type=Path, help="run directory (or its checkpoint folder)")
+    s.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1: this machine only")
+    s.add_argument("--port", type=count(1, 65_535), default=8000)
+    s.add_argument("--device", default="auto")
+    add_cache_flag(s)
+    s.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from vaegan.explorer.app import serve  # late: the web server's imports only for this command
+
+    serve(args.run, args.host, args.port, args.device, args.cache_dir)

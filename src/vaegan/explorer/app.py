@@ -1,0 +1,119 @@
+"""`vaegan serve RUN`: the latent explorer as a Starlette app, served by uvicorn (ASGI).
+
+Routes (all decoding happens here, on the server):
+    GET  /                      the page (explorer/page.html: plain HTML and JavaScript)
+    GET  /api/info              the run, its image size, the sliders, how many test images
+    POST /api/render            {"base": {"seed"|"test"|"upload": ...}, "sliders": {name: value}}
+                                -> the decoded image (PNG)
+    POST /api/upload            multipart "image" -> {"id"}: encoded, usable as a base
+    GET  /api/test/N            test image N (PNG)
+    POST /api/interpolate       {"a": base, "b": base, "steps": N, "mode": "linear"|"spherical"}
+Bad input gets a 4xx with {"error": message}, never a 500 with a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.resources import files
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from vaegan.explorer.space import MAX_UPLOAD_BYTES, SLIDER_LIMIT, BadRequest, LatentSpace
+
+
+DRAIN_BYTES = 64 * 2**20  # an oversized upload up to this is read and dropped before the 413
+
+
+def create_app(space: LatentSpace) -> Starlette:
+    page = files("vaegan.explorer").joinpath("page.html").read_text()
+
+    async def index(request: Request) -> HTMLResponse:
+        return HTMLResponse(page)
+
+    async def info(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {
+                "run": str(space.run),
+                "image_size": space.cfg.model.image_size,
+                "variant": space.cfg.model.variant,
+                "test_images": len(space.test_images),
+                "slider_limit": SLIDER_LIMIT,
+                "sliders": [{"name": d.name, "kind": d.kind} for d in space.directions.values()],
+            }
+        )
+
+    async def render(request: Request) -> Response:
+        body = await json_body(request)
+        image = await run_in_threadpool(space.render, body.get("base"), body.get("sliders", {}))
+        return Response(image, media_type="image/png")
+
+    async def test_image(request: Request) -> Response:
+        index = request.path_params["index"]
+        return Response(await run_in_threadpool(space.test_image, index), media_type="image/png")
+
+    async def interpolate(request: Request) -> Response:
+        body = await json_body(request)
+        args = (body.get("a"), body.get("b"), body.get("steps", 8), body.get("mode", "spherical"))
+        return Response(await run_in_threadpool(space.strip, *args), media_type="image/png")
+
+    async def upload(request: Request) -> JSONResponse:
+        length = int(request.headers.get("content-length") or 0)
+        if length > MAX_UPLOAD_BYTES + 64 * 1024:  # refused unread (drained, not kept, so the
+            if length <= DRAIN_BYTES:  # browser gets the message rather than a reset)
+                async for _ in request.stream():
+                    pass
+            raise BadRequest(f"the upload has {length:,} bytes, more than {MAX_UPLOAD_BYTES:,}")
+        form = await request.form(max_files=1, max_fields=1, max_part_size=MAX_UPLOAD_BYTES + 1)
+        file = form.get("image")
+        if file is None or isinstance(file, str):
+            raise BadRequest('send the image as the multipart field "image"')
+        data = await file.read(MAX_UPLOAD_BYTES + 1)
+        key = await run_in_threadpool(space.upload, data, file.filename or "upload")
+        return JSONResponse({"id": key})
+
+    routes = [
+        Route("/", index),
+        Route("/api/info", info),
+        Route("/api/render", render, methods=["POST"]),
+        Route("/api/test/{index:int}", test_image),
+        Route("/api/interpolate", interpolate, methods=["POST"]),
+        Route("/api/upload", upload, methods=["POST"]),
+    ]
+    handlers = {BadRequest: bad_request, HTTPException: http_error}
+    return Starlette(routes=routes, exception_handlers=handlers)
+
+
+async def json_body(request: Request) -> dict:
+    try:
+        body = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequest("the request body must be JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+async def bad_request(request: Request, err: Exception) -> JSONResponse:
+    status = 413 if "more than" in str(err) and "bytes" in str(err) else 400
+    return JSONResponse({"error": str(err)}, status_code=status)
+
+
+async def http_error(request: Request, err: HTTPException) -> JSONResponse:
+    """Starlette's own 4xx (a malformed multipart body, an unknown route) as JSON too."""
+    return JSONResponse({"error": str(err.detail)}, status_code=err.status_code)
+
+
+def serve(run: Path, host: str, port: int, device: str, cache_dir: Path | None) -> None:
+    import uvicorn
+
+    from vaegan.train import resolve_device
+
+    space = LatentSpace(run, resolve_device(device), cache_dir)
+    print(f"vaegan explorer of {run}: http://{host}:{port}/  (Ctrl-C stops it)")
+    uvicorn.run(create_app(space), host=host, port=port, log_level="warning")
