@@ -26,7 +26,6 @@ from starlette.routing import Route
 
 from vaegan.explorer.space import MAX_UPLOAD_BYTES, SLIDER_LIMIT, BadRequest, LatentSpace
 
-
 DRAIN_BYTES = 64 * 2**20  # an oversized upload up to this is read and dropped before the 413
 
 
@@ -63,19 +62,8 @@ def create_app(space: LatentSpace) -> Starlette:
         return Response(await run_in_threadpool(space.strip, *args), media_type="image/png")
 
     async def upload(request: Request) -> JSONResponse:
-        length = int(request.headers.get("content-length") or 0)
-        if length > MAX_UPLOAD_BYTES + 64 * 1024:  # refused unread (drained, not kept, so the
-            if length <= DRAIN_BYTES:  # browser gets the message rather than a reset)
-                async for _ in request.stream():
-                    pass
-            raise BadRequest(f"the upload has {length:,} bytes, more than {MAX_UPLOAD_BYTES:,}")
-        form = await request.form(max_files=1, max_fields=1, max_part_size=MAX_UPLOAD_BYTES + 1)
-        file = form.get("image")
-        if file is None or isinstance(file, str):
-            raise BadRequest('send the image as the multipart field "image"')
-        data = await file.read(MAX_UPLOAD_BYTES + 1)
-        key = await run_in_threadpool(space.upload, data, file.filename or "upload")
-        return JSONResponse({"id": key})
+        data, name = await read_upload(request)
+        return JSONResponse({"id": await run_in_threadpool(space.upload, data, name)})
 
     routes = [
         Route("/", index),
@@ -87,6 +75,28 @@ def create_app(space: LatentSpace) -> Starlette:
     ]
     handlers = {BadRequest: bad_request, HTTPException: http_error}
     return Starlette(routes=routes, exception_handlers=handlers)
+
+
+async def read_upload(request: Request) -> tuple[bytes, str]:
+    """The bytes and name of the multipart field "image", within the size limit."""
+    length = content_length(request)
+    if length > MAX_UPLOAD_BYTES + 64 * 1024:  # refused unread (drained, not kept, so that the
+        if length <= DRAIN_BYTES:  # browser gets the message rather than a reset connection)
+            async for _ in request.stream():
+                pass
+        raise BadRequest(f"the upload has {length:,} bytes, more than {MAX_UPLOAD_BYTES:,}")
+    form = await request.form(max_files=1, max_fields=1, max_part_size=MAX_UPLOAD_BYTES + 1)
+    file = form.get("image")
+    if file is None or isinstance(file, str):
+        raise BadRequest('send the image as the multipart field "image"')
+    return await file.read(MAX_UPLOAD_BYTES + 1), file.filename or "upload"
+
+
+def content_length(request: Request) -> int:
+    try:
+        return int(request.headers.get("content-length") or 0)
+    except ValueError:
+        raise BadRequest("the Content-Length header is not a number") from None
 
 
 async def json_body(request: Request) -> dict:

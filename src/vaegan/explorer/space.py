@@ -9,6 +9,7 @@ directions of the encoded test images, each scaled to one standard deviation of 
 from __future__ import annotations
 
 import io
+import itertools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -57,7 +58,8 @@ class LatentSpace:
         self.test_codes = self.encode(self.test_images)
         self.directions = {d.name: d for d in self.vectors(cache_dir) + self.principal()}
         self.uploads: OrderedDict[str, Tensor] = OrderedDict()
-        self.lock = threading.Lock()  # one decode at a time: browsers share one model
+        self.uploaded = itertools.count()
+        self.lock = threading.Lock()  # one pass of the model at a time: browsers share it
 
     @torch.inference_mode()
     def encode(self, images: np.ndarray) -> Tensor:
@@ -172,10 +174,11 @@ class LatentSpace:
             raise BadRequest(str(err).split("; pass --skip-bad-images")[0]) from None
         square = crop(image[None], center_box(image.shape[0], image.shape[1]))
         fitted = resample(square, self.cfg.model.image_size)
-        key = f"u{len(self.uploads)}-{abs(hash(data)) % 10**8}"
-        self.uploads[key] = self.encode(fitted)[0]
-        while len(self.uploads) > MAX_UPLOADS:
-            self.uploads.popitem(last=False)
+        with self.lock:
+            key = f"upload-{next(self.uploaded)}"
+            self.uploads[key] = self.encode(fitted)[0]
+            while len(self.uploads) > MAX_UPLOADS:
+                self.uploads.popitem(last=False)
         return key
 
 
