@@ -1,12 +1,15 @@
 """The commands as a user types them, on a tiny run trained once per module."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from vaegan.cli import main
+from vaegan.config import RunConfig
 from vaegan.train import train
 
 from helpers import tiny_config
@@ -130,3 +133,46 @@ def preset_dict(name):
     from vaegan.presets import preset
 
     return preset(name)
+
+
+def test_config_show_prints_the_resolved_config(capsys):
+    assert main(["config", "show", "--preset", "demo", "--set", "loss.feature_sigma=3"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["loss"]["feature_sigma"] == 3.0 and shown["train"]["steps"] == 3000
+    assert json.loads(json.dumps(RunConfig.from_dict(shown).to_dict())) == shown  # all fields
+
+
+def test_the_names_the_cli_shows_agree_with_the_library():
+    from typing import get_args
+
+    from vaegan import names
+    from vaegan.data import DATASETS
+    from vaegan.data.download import SOURCES
+    from vaegan.evaluate import METRICS
+    from vaegan.finetune import Features, FinetuneConfig
+
+    assert tuple(sorted(DATASETS)) == names.DATASET_NAMES
+    assert tuple(sorted(SOURCES)) == names.DOWNLOADABLE
+    assert get_args(Features) == names.FEATURES and METRICS is names.METRICS
+    defaults = FinetuneConfig(labels=1)
+    assert (defaults.seeds, defaults.steps, defaults.batch_size) == (
+        names.FINETUNE_SEEDS,
+        names.FINETUNE_STEPS,
+        names.FINETUNE_BATCH,
+    )
+
+
+def test_help_and_argument_errors_answer_without_torch():
+    script = (
+        "import sys\n"
+        "from vaegan.cli import main\n"
+        "for argv in (['--help'], ['train', '--help'], ['train', '--steps', 'x'], ['nope']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as end:\n"
+        "        assert end.code in (0, 2), (argv, end.code)\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'PIL') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -13,8 +13,8 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 import vaegan.checkpoint
-import vaegan.cli.latent
 import vaegan.files
+import vaegan.images
 from vaegan.cli import main
 from vaegan.errors import CheckpointError, ConfigError
 from vaegan.images import to_uint8
@@ -190,6 +190,6 @@ def test_file_system_errors_reach_the_user_as_one_line(trained, tmp_path, monkey
     def refuse(images, path, *args, **kwargs):
         raise PermissionError(errno.EROFS, "Read-only file system", str(path))
 
-    monkeypatch.setattr(vaegan.cli.latent, "save_images", refuse)
+    monkeypatch.setattr(vaegan.images, "save_images", refuse)
     assert main(["sample", str(run), "--n", "4", "--out", str(out)]) == 2
     one_line_error(capsys, f"{out}: Read-only file system")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from vaegan.config import RunConfig
 from vaegan.errors import VaeganError
-from vaegan.models import VAEGAN
+
+if TYPE_CHECKING:
+    import torch
+
+    from vaegan.models import VAEGAN
 
 __version__ = "0.2.0"
 
@@ -21,6 +24,15 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> VAEGAN:
     from vaegan.checkpoint import load_model
 
     return load_model(Path(run_dir), device)[0]
+
+
+def __getattr__(name: str) -> object:
+    """`vaegan.VAEGAN` on first use: importing the package (the CLI's --help) needs no torch."""
+    if name == "VAEGAN":
+        from vaegan.models import VAEGAN
+
+        return VAEGAN
+    raise AttributeError(f"module 'vaegan' has no attribute {name!r}")
 
 
 __all__ = ["VAEGAN", "RunConfig", "VaeganError", "load"]

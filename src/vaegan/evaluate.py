@@ -29,11 +29,11 @@ from vaegan.metrics.inception import (
 from vaegan.metrics.quality import SampleQuality, domain_names, domain_quality
 from vaegan.metrics.similarity import attribute_similarity
 from vaegan.models import VAEGAN
+from vaegan.names import METRICS
 
 # Metric groups: domain FD (with its kernel distance "kd", and precision and recall of samples in
 # the same features), Inception FID, Inception KID, recon, the share of samples per class,
 # edit success of attribute vectors, attribute similarity of conditional models.
-METRICS = ("fd", "fid", "kid", "recon", "classes", "edit", "similarity")
 
 
 @torch.inference_mode()

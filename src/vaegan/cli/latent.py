@@ -5,17 +5,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
-
-from vaegan.attributes import (
-    ATTRIBUTE_IMAGES,
-    DEFAULT_STRENGTH,
-    AttributeVectors,
-    compute_attribute_vectors,
-)
-from vaegan.checkpoint import load_model
 from vaegan.cli.common import (
     Subparsers,
     add_data_flags,
@@ -25,20 +16,13 @@ from vaegan.cli.common import (
     held_out_data,
     held_out_images,
 )
-from vaegan.conditions import FROM_TEST_SET, condition_values, parse_condition
-from vaegan.config import RunConfig
-from vaegan.data import load_run_data
 from vaegan.errors import VaeganError
-from vaegan.images import interleave_rows, make_grid, save_gif, save_images, to_model, to_uint8
-from vaegan.latent import (
-    decode_codes,
-    edit_grid,
-    interpolate,
-    random_walk,
-    require_unconditional,
-    there_and_back,
-)
-from vaegan.train import resolve_device
+from vaegan.names import ATTRIBUTE_IMAGES, DEFAULT_STRENGTH
+
+if TYPE_CHECKING:
+    import torch
+
+    from vaegan.config import RunConfig
 
 MAX_SAMPLES = 100_000  # sample --n: 1.2 GB of 64x64 colour images as uint8
 DECODE_BATCH = 1_000  # codes decoded at once, so that memory does not grow with --n
@@ -58,6 +42,13 @@ def add_sample(sub: Subparsers) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    from vaegan.checkpoint import load_model
+    from vaegan.images import save_images, to_uint8
+    from vaegan.train import resolve_device
+
     model, cfg = load_model(args.run, resolve_device(args.device))
     g = torch.Generator(device=model.device).manual_seed(args.seed)
     y, ncol = sample_conditions(args, cfg), None
@@ -80,6 +71,10 @@ def cmd_sample(args: argparse.Namespace) -> None:
 def sample_conditions(args: argparse.Namespace, cfg: RunConfig) -> torch.Tensor | None:
     """The condition of each of the n samples: --condition's, the test images' ("test"), or by
     default every class in turn (attributes: the test images')."""
+    import torch
+
+    from vaegan.conditions import FROM_TEST_SET, condition_values, parse_condition
+
     model, n = cfg.model, args.n
     if not model.conditional:
         if args.condition is not None:
@@ -102,6 +97,13 @@ def add_reconstruct(sub: Subparsers) -> None:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
+    import torch
+
+    from vaegan.checkpoint import load_model
+    from vaegan.conditions import condition_values
+    from vaegan.images import interleave_rows, save_images, to_model, to_uint8
+    from vaegan.train import resolve_device
+
     model, cfg = load_model(args.run, resolve_device(args.device))
     data = held_out_data(args, cfg, args.n)
     originals = data.images[: args.n]
@@ -131,6 +133,13 @@ def add_interpolate(sub: Subparsers) -> None:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> None:
+    import torch
+
+    from vaegan.checkpoint import load_model
+    from vaegan.images import make_grid, save_gif, save_images, to_model, to_uint8
+    from vaegan.latent import interpolate, require_unconditional, there_and_back
+    from vaegan.train import resolve_device
+
     model, cfg = load_model(args.run, resolve_device(args.device))
     require_unconditional(model, "interpolation")
     ends = to_model(torch.from_numpy(held_out_images(args, cfg, 2 * args.pairs)))
@@ -166,6 +175,14 @@ def add_walk(sub: Subparsers) -> None:
 
 
 def cmd_walk(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    from vaegan.checkpoint import load_model
+    from vaegan.images import make_grid, save_gif, save_images
+    from vaegan.latent import decode_codes, random_walk, require_unconditional
+    from vaegan.train import resolve_device
+
     model, _ = load_model(args.run, resolve_device(args.device))
     require_unconditional(model, "the latent walk")
     g = torch.Generator().manual_seed(args.seed)
@@ -199,6 +216,12 @@ def add_edit(sub: Subparsers) -> None:
 
 
 def cmd_edit(args: argparse.Namespace) -> None:
+    from vaegan.attributes import AttributeVectors
+    from vaegan.checkpoint import load_model
+    from vaegan.images import save_images
+    from vaegan.latent import edit_grid
+    from vaegan.train import resolve_device
+
     model, cfg = load_model(args.run, resolve_device(args.device))
     vectors = AttributeVectors.load(args.vectors)
     vectors.check_model(args.run, model)
@@ -228,6 +251,11 @@ def add_attributes(sub: Subparsers) -> None:
 
 
 def cmd_attributes_compute(args: argparse.Namespace) -> None:
+    from vaegan.attributes import compute_attribute_vectors
+    from vaegan.checkpoint import load_model
+    from vaegan.data import load_run_data
+    from vaegan.train import resolve_device
+
     model, cfg = load_model(args.run, resolve_device(args.device))
     data = load_run_data(
         cfg,

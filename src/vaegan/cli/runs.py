@@ -7,11 +7,7 @@ import argparse
 from pathlib import Path
 
 from vaegan.cli.common import Subparsers, add_cache_flag, count
-from vaegan.compare import format_comparison
-from vaegan.data import DATASETS
-from vaegan.finetune import FEATURES, FinetuneConfig, finetune_run, format_results, record_result
-from vaegan.report import write_report
-from vaegan.train import resolve_device
+from vaegan.names import DATASET_NAMES, FEATURES, FINETUNE_BATCH, FINETUNE_SEEDS, FINETUNE_STEPS
 
 
 def add_compare(sub: Subparsers) -> None:
@@ -22,15 +18,18 @@ def add_compare(sub: Subparsers) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
+    from vaegan.compare import format_comparison
+
     print(format_comparison(args.runs, args.format), end="")
 
 
 def add_finetune(sub: Subparsers) -> None:
+
     f = sub.add_parser(
         "finetune", help="few-label classifier on a run's Enc or Dis vs from scratch (§5.4)"
     )
     f.add_argument("run", type=Path, help="run directory (or its checkpoint folder)")
-    f.add_argument("--data", choices=sorted(DATASETS), help="default: the run's data set")
+    f.add_argument("--data", choices=DATASET_NAMES, help="default: the run's data set")
     f.add_argument("--data-dir")
     add_cache_flag(f)
     f.add_argument(
@@ -55,13 +54,9 @@ def add_finetune(sub: Subparsers) -> None:
         action="store_true",
         help="train the linear head only (a probe); default: fine-tune all",
     )
-    f.add_argument(
-        "--seeds", type=count(1, 100), help=f"seeds 0..N-1 (default {FinetuneConfig.seeds})"
-    )
-    f.add_argument("--steps", type=count(1), help=f"default {FinetuneConfig.steps}")
-    f.add_argument(
-        "--batch-size", type=count(1, 65_536), help=f"default {FinetuneConfig.batch_size}"
-    )
+    f.add_argument("--seeds", type=count(1, 100), help=f"seeds 0..N-1 (default {FINETUNE_SEEDS})")
+    f.add_argument("--steps", type=count(1), help=f"default {FINETUNE_STEPS}")
+    f.add_argument("--batch-size", type=count(1, 65_536), help=f"default {FINETUNE_BATCH}")
     f.add_argument("--lr", type=float, help="AdamW step (default 3e-4; 3e-3 with --freeze)")
     f.add_argument("--out", type=Path, help="JSON record (default RUN/finetune.json)")
     f.add_argument("--device", default="auto")
@@ -71,6 +66,9 @@ def add_finetune(sub: Subparsers) -> None:
 
 def cmd_finetune(args: argparse.Namespace) -> None:
     # Flags left out keep FinetuneConfig's defaults (lr: chosen by --freeze).
+    from vaegan.finetune import FinetuneConfig, finetune_run, format_results, record_result
+    from vaegan.train import resolve_device
+
     tuning = {k: getattr(args, k) for k in ("seeds", "steps", "batch_size", "lr")}
     cfg = FinetuneConfig(
         labels=args.labels,
@@ -101,6 +99,8 @@ def add_report(sub: Subparsers) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from vaegan.report import write_report
+
     out = args.out or (args.runs[0] / "report.html" if len(args.runs) == 1 else Path("report.html"))
     print(write_report(args.runs, out))
 

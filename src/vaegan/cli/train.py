@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -18,10 +19,9 @@ from vaegan.config import (
     dotted_override,
     read_config_file,
 )
-from vaegan.data import DATASETS
 from vaegan.errors import VaeganError
+from vaegan.names import DATASET_NAMES
 from vaegan.presets import PRESETS, preset
-from vaegan.train import train
 
 SET_TRUE: dict[str, Any] = {"action": "store_const", "const": True}
 # The flags of `train` that set one config field each, in --help's order:
@@ -29,7 +29,7 @@ SET_TRUE: dict[str, Any] = {"action": "store_const", "const": True}
 # add_preprocessing_flags, which other commands share.
 CONFIG_FLAGS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
     ("--model", "model", "variant", {"choices": VARIANTS}),
-    ("--data", "data", "name", {"choices": sorted(DATASETS)}),
+    ("--data", "data", "name", {"choices": DATASET_NAMES}),
     ("--data-dir", "data", "data_dir", {"help": "where the data set's files are (docs/DATA.md)"}),
     (
         "--split",
@@ -171,6 +171,8 @@ def add_train(sub: Subparsers) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from vaegan.train import train
+
     cfg = build_config(args)
     ckpt = train(
         cfg, Path(args.out), resume=args.resume, progress=not args.quiet, cache_dir=args.cache_dir
@@ -220,7 +222,7 @@ def layered_config(args: argparse.Namespace) -> RunConfig:
     layers += [dotted_override(item) for item in args.set or ()]
     names = [layer.get("data", {}).get("name") for layer in layers]
     data = args.data or next((n for n in reversed(names) if isinstance(n, str)), None)
-    raw = default_config(data if data in DATASETS else None).to_dict()
+    raw = default_config(data if data in DATASET_NAMES else None).to_dict()
     for layer in layers:
         raw = deep_merge(raw, layer)
     source = (
@@ -231,7 +233,30 @@ def layered_config(args: argparse.Namespace) -> RunConfig:
 
 def default_config(data: str | None) -> RunConfig:
     """Paper defaults, with the image shape of the chosen data set (Fashion-MNIST: 32x32x1)."""
+    from vaegan.data import DATASETS
+
     name = data or DataConfig().name
     spec = DATASETS[name]
     model = ModelConfig(image_size=spec.image_size, channels=spec.channels)
     return RunConfig(model=model, data=DataConfig(name=name))
+
+
+def add_config(sub: Subparsers) -> None:
+    c = sub.add_parser("config", help="configs: show the one a train command would resolve")
+    show = c.add_subparsers(dest="config_command", required=True).add_parser(
+        "show", help="print the resolved config (every field) as JSON"
+    )
+    show.add_argument("--preset", choices=PRESETS, help="a named config (as train's --preset)")
+    show.add_argument("--config", type=Path, help="JSON run config, whole or partial")
+    show.add_argument(
+        "--set",
+        action="append",
+        metavar="SECTION.FIELD=VALUE",
+        help="set any config field (repeatable; after --preset and --config)",
+    )
+    show.add_argument("--data", choices=DATASET_NAMES, help="the data set whose shape to use")
+    show.set_defaults(func=cmd_config_show)
+
+
+def cmd_config_show(args: argparse.Namespace) -> None:
+    print(json.dumps(layered_config(args).to_dict(), indent=2))
