@@ -101,3 +101,12 @@ def test_tensorboard_event_files_hold_the_scalars_and_grids(tmp_path, idx_dir):
     assert [e.value for e in events.Scalars("l_llike")] == pytest.approx(logged, rel=1e-6)
     assert {"samples", "reconstructions"} <= set(tags["images"])
     assert [e.step for e in events.Images("samples")] == [2, 4]
+
+
+def test_long_runs_embed_a_bounded_number_of_grids():
+    from vaegan.report import MAX_GRID_STEPS, shown_steps
+
+    steps = list(range(500, 37_501, 500))  # the paper's run, a grid every 500 steps
+    shown = shown_steps(steps)
+    assert len(shown) == MAX_GRID_STEPS and shown[0] == 500 and shown[-1] == 37_500
+    assert shown == sorted(set(shown)) and shown_steps(steps[:5]) == steps[:5]

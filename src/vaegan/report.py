@@ -36,6 +36,9 @@ CHARTS = (
     ("Images per second", ("images_per_s",), False),
 )
 GRID = re.compile(r"(samples|reconstructions)_(\d+)\.png$")
+# Grids embedded per run at most, evenly spread and the last always among them, so that the page of
+# a long run (the paper's 37,500 steps) stays a few megabytes and quick to rewrite.
+MAX_GRID_STEPS = 24
 
 
 @dataclass
@@ -103,13 +106,22 @@ def data_url(png: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
 
 
+def shown_steps(steps: list[int]) -> list[int]:
+    """At most MAX_GRID_STEPS of the steps, evenly spread, the first and last included."""
+    if len(steps) <= MAX_GRID_STEPS:
+        return steps
+    picks = {round(i * (len(steps) - 1) / (MAX_GRID_STEPS - 1)) for i in range(MAX_GRID_STEPS)}
+    return [steps[i] for i in sorted(picks)]
+
+
 def grid_slider(record: RunRecord, index: int) -> str:
     """The run's grids at the step a range input picks (samples and reconstructions together)."""
-    steps = sorted({step for grids in record.grids.values() for step, _ in grids})
+    steps = shown_steps(sorted({step for grids in record.grids.values() for step, _ in grids}))
     if not steps:
         return "<p>No grids yet.</p>"
     images = {
-        kind: {step: data_url(png) for step, png in grids} for kind, grids in record.grids.items()
+        kind: {step: data_url(png) for step, png in grids if step in steps}
+        for kind, grids in record.grids.items()
     }
     last = len(steps) - 1
     figures = "".join(
