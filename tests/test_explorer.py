@@ -135,6 +135,7 @@ def test_test_images_uploads_and_interpolation(server):
         ({"base": {"upload": "forged"}}, "unknown upload"),
         ({"base": {"seed": 1, "test": 2}}, "base must be one of"),
         ([1, 2], "must be a JSON object"),
+        ({"base": {"upload": []}}, "unknown upload"),
     ],
 )
 def test_bad_render_requests_are_400s_with_a_message(server, body, message):
@@ -159,7 +160,23 @@ def test_bad_uploads_are_4xx_with_a_message(server):
         got, content = call(f"{url}/api/upload", data=data, headers=headers)
         assert got == status, content
         assert message in json.loads(content)["error"]
-    assert call(f"{url}/api/render", data=b"{not json", headers={})[0] == 400
+    json_type = {"Content-Type": "application/json"}
+    assert call(f"{url}/api/render", data=b"{not json", headers=json_type)[0] == 400
+    assert call(f"{url}/api/render", data=b"[" * 100_000, headers=json_type)[0] in (400, 413)
+    huge = b'{"base": {"seed": ' + b"9" * 5000 + b"}}"  # past Python's integer parse limit
+    assert call(f"{url}/api/render", data=huge, headers=json_type)[0] == 400
+    status, content = call(
+        f"{url}/api/render", data=b'{"base": {"seed": 1}}', headers={"Content-Type": "text/plain"}
+    )  # a form of another site
+    assert status == 400 and "application/json" in json.loads(content)["error"]
+
+
+def test_other_host_names_are_refused(server):
+    url, _ = server
+    request = urllib.request.Request(f"{url}/api/info", headers={"Host": "attacker.example"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=30)
+    assert err.value.code == 400
 
 
 def test_several_clients_at_once(server):

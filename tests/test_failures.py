@@ -4,6 +4,7 @@ whatever was written before stays intact."""
 import errno
 import json
 import os
+import tracemalloc
 from dataclasses import replace
 
 import numpy as np
@@ -13,6 +14,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 import vaegan.checkpoint
+import vaegan.evaluate
 import vaegan.files
 import vaegan.images
 from vaegan.cli import main
@@ -175,8 +177,18 @@ def test_an_idx_gz_that_inflates_past_its_header_is_refused_after_what_it_declar
         for _ in range(64):
             f.write(bytes(2**20))
     assert path.stat().st_size < 200_000
+    tracemalloc.start()
     with pytest.raises(vaegan.files.VaeganError, match="longer than its header says"):
         read_idx(path)
+    claims = tmp_path / "claims-idx3-ubyte"  # 18 bytes that declare 200 MB
+    claims.write_bytes(
+        bytes([0, 0, 8, 3]) + (10_000).to_bytes(4, "big") + (141).to_bytes(4, "big") * 2
+    )
+    with pytest.raises(vaegan.files.VaeganError, match="truncated: header .* the file has 16"):
+        read_idx(claims)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20 * 2**20  # neither the 64 MiB inside the .gz nor the 200 MB claimed
     declared = tmp_path / "big-idx3-ubyte"
     declared.write_bytes(bytes([0, 0, 8, 3]) + (2**31).to_bytes(4, "big") * 3)
     with pytest.raises(vaegan.files.VaeganError, match="more than 17,179,869,184"):

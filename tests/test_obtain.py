@@ -98,3 +98,11 @@ def test_the_loaders_find_a_download_when_nothing_is_installed(tmp_path, monkeyp
         replace(spec, default_dir=str(tmp_path / "not-installed")),
     )
     assert len(load_dataset("fashion-mnist", None, "test")) == 16
+
+
+def test_the_loaders_find_a_download_in_a_chosen_cache(tmp_path, monkeypatch):
+    write_idx_dataset(download_dir("fashion-mnist", tmp_path / "cache"))
+    spec = vaegan.data.DATASETS["fashion-mnist"]
+    missing = replace(spec, default_dir=str(tmp_path / "not-installed"))
+    monkeypatch.setitem(vaegan.data.DATASETS, "fashion-mnist", missing)
+    assert len(load_dataset("fashion-mnist", None, "test", cache_dir=tmp_path / "cache")) == 16

@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import vaegan
+from vaegan.checkpoint import find_any
 from vaegan.errors import CheckpointError, VaeganError
 from vaegan.files import DirectoryLock
 from vaegan.train import train
@@ -146,7 +147,7 @@ def test_runs_killed_at_random_moments_resume_to_the_same_weights(tmp_path, idx_
     rng = np.random.default_rng(0)
     kills = 0
     for _ in range(20):
-        resume = ["--resume"] if (run / "checkpoint").exists() else ["--config", str(config)]
+        resume = ["--resume"] if find_any(run) else ["--config", str(config)]
         proc = subprocess.Popen([*command, *resume], env=env, stderr=subprocess.PIPE, text=True)
         if kills < 3:
             started = (

@@ -14,15 +14,23 @@ from vaegan.errors import ConfigError
 BOARD_DIR = "tensorboard"  # RUN/tensorboard: `tensorboard --logdir RUN` finds it
 
 
+def require_tensorboard() -> None:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "train.tensorboard needs the tensorboard package: pip install 'vaegan[tensorboard]'"
+        ) from None
+
+
 class Board:
-    def __init__(self, run_dir: Path) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise ConfigError(
-                "train.tensorboard needs the tensorboard package: pip install 'vaegan[tensorboard]'"
-            ) from None
-        self.writer = SummaryWriter(str(Path(run_dir) / BOARD_DIR))
+    def __init__(self, run_dir: Path, start: int = 0) -> None:
+        """start: the step a resumed run continues from; later points of the event files are
+        dropped, as metrics.jsonl drops its later lines."""
+        require_tensorboard()
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(Path(run_dir) / BOARD_DIR), purge_step=start + 1)
 
     def scalars(self, line: dict[str, float]) -> None:
         """One metrics.jsonl line: each number under its own name, at the line's step."""

@@ -137,6 +137,8 @@ def verify_digests(ckpt: Path) -> None:
     """The tensor files are byte for byte those the checkpoint was written with."""
     trainer = read_json(ckpt / "trainer.json", CheckpointError)
     digests = trainer.get("sha256")
+    if not isinstance(trainer.get("format", 1), int):
+        raise CheckpointError(f"{ckpt / 'trainer.json'}: 'format' must be an integer")
     if trainer.get("format", 1) < 2:
         return
     if not isinstance(digests, dict):

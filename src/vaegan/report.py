@@ -24,7 +24,7 @@ from typing import Any
 
 from vaegan.compare import comparison_rows
 from vaegan.errors import VaeganError
-from vaegan.files import atomic_write_text
+from vaegan.files import atomic_write_text, read_json
 
 # The curves, by the metrics.jsonl keys they draw (each chart only if a run logged any of them).
 CHARTS = (
@@ -66,13 +66,14 @@ def read_run(run: Path) -> RunRecord:
             except json.JSONDecodeError:
                 continue  # a line cut short by a crash: the report shows the rest
     eval_file = run / "eval.json"
-    metrics = json.loads(eval_file.read_text()).get("metrics", {}) if eval_file.is_file() else {}
+    metrics = read_json(eval_file, VaeganError).get("metrics", {}) if eval_file.is_file() else {}
+    metrics = metrics if isinstance(metrics, dict) else {}
     grids: dict[str, list[tuple[int, Path]]] = {}
     for png in sorted((run / "samples").glob("*.png")):
         match = GRID.match(png.name)
         if match:
             grids.setdefault(match.group(1), []).append((int(match.group(2)), png))
-    return RunRecord(run, lines, json.loads(config_file.read_text()), metrics, grids)
+    return RunRecord(run, lines, read_json(config_file, VaeganError), metrics, grids)
 
 
 def curve_figure(records: list[RunRecord], title: str, keys: tuple[str, ...], log_y: bool):

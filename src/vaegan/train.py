@@ -6,8 +6,10 @@ import contextlib
 import json
 import math
 import signal
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from vaegan.board import Board
+from vaegan.board import Board, require_tensorboard
 from vaegan.checkpoint import (
     CHECKPOINT_DIR,
     checkpoint_step,
@@ -285,11 +287,30 @@ def _train(
     cache_dir: Path | None,
 ) -> Path:
     check_batch(cfg.train.batch_size, dist.world)
+    if cfg.train.tensorboard:
+        require_tensorboard()  # on every rank, so that all fail together
     train_set, held_out = load_data(cfg, dist, cache_dir, progress)
     cfg = with_condition(cfg, train_set)  # conditional models: the data's classes or attributes
-    # One run per folder: the main rank holds the lock until the run ends, however it ends.
-    with DirectoryLock(run_dir) if dist.main else contextlib.nullcontext():
+    with run_lock(run_dir, dist, device):
         return train_in(cfg, run_dir, dist, device, resume, progress, train_set, held_out)
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path, dist: Distributed, device: torch.device) -> Iterator[None]:
+    """One run per folder: the main rank holds the lock until the run ends, however it ends. If it
+    cannot, every rank stops with its message (the others would wait in vain for it)."""
+    lock, refusal = DirectoryLock(run_dir), None
+    if dist.main:
+        try:
+            lock.__enter__()
+        except VaeganError as err:
+            refusal = err
+    if dist.any(refusal is not None, device):
+        raise refusal or VaeganError(f"{run_dir}: the main process could not take the run's lock")
+    try:
+        yield
+    finally:
+        lock.__exit__()
 
 
 def train_in(
@@ -315,7 +336,9 @@ def train_in(
     if dist.main:  # logs, grids, evaluation and checkpoint files: the main rank's work
         log = Log(
             metrics=Metrics(
-                run_dir / "metrics.jsonl", start, Board(run_dir) if cfg.train.tensorboard else None
+                run_dir / "metrics.jsonl",
+                start,
+                Board(run_dir, start) if cfg.train.tensorboard else None,
             ),
             grids=Grids(model, cfg, held_out, run_dir / "samples"),
             quality=quality_probe(cfg, held_out, device),
@@ -569,4 +592,7 @@ def write_outputs(
     if log.quality is not None and done % t.eval_every == 0:
         log.metrics.write({"step": done} | domain_names(log.quality(model)))
     if grid_due:  # with each new grid, the page a user may be watching
-        write_report([log.run_dir], log.run_dir / "report.html")
+        try:
+            write_report([log.run_dir], log.run_dir / "report.html")
+        except (VaeganError, OSError) as err:  # a page is not worth stopping training for
+            print(f"vaegan: warning: report.html not updated: {err}", file=sys.stderr)

@@ -159,7 +159,7 @@ def load_dataset(
     if name not in DATASETS:
         raise DataError(f"unknown data set '{name}' (known: {', '.join(sorted(DATASETS))})")
     spec = DATASETS[name]
-    directory = data_dir or default_location(name, spec)
+    directory = data_dir or default_location(name, spec, cache_dir)
     if directory is None:
         raise DataError(f"{name}: pass --data-dir DIR, laid out as {spec.layout}")
     root = Path(directory)
@@ -175,12 +175,12 @@ def load_dataset(
     return cached_dataset(cache, cache_key(name, split, options, inputs), build)
 
 
-def default_location(name: str, spec: DatasetSpec) -> str | None:
+def default_location(name: str, spec: DatasetSpec, cache_dir: Path | None = None) -> str | None:
     """Where a data set is when no --data-dir says: its system folder, else where `vaegan data
     obtain` downloaded it, else the system folder (whose absence the error then names)."""
     if spec.default_dir and Path(spec.default_dir).is_dir():
         return spec.default_dir
-    downloaded = download_dir(name)
+    downloaded = download_dir(name, cache_dir)
     return str(downloaded) if downloaded.is_dir() else spec.default_dir
 
 

@@ -35,18 +35,40 @@ def read_idx(path: Path) -> np.ndarray:
                     f"{path}: its header declares {shape}, {size:,} bytes "
                     f"(more than {MAX_IDX_BYTES:,}): not a data set of images"
                 )
-            body = f.read(size + 1)
+            if path.suffix != ".gz" and path.stat().st_size != header + size:
+                raise wrong_size(path, shape, header + size, path.stat().st_size)
+            body = read_at_most(f, size + 1)
     except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as err:
         raise DataError(f"{path}: cannot read ({err})") from None
     if len(body) != size:
-        expected = header + size
-        problem, has = (
-            ("truncated", f"has {header + len(body)}")
-            if len(body) < size
-            else ("longer than its header says", "has more")
+        raise wrong_size(
+            path, shape, header + size, header + len(body) if len(body) < size else None
         )
-        raise DataError(f"{path}: {problem}: header {shape} needs {expected} bytes, the file {has}")
     return np.frombuffer(body, dtype=np.uint8).reshape(shape)
+
+
+def wrong_size(path: Path, shape: tuple[int, ...], expected: int, has: int | None) -> DataError:
+    """has: the file's length, None when only "more than expected" is known."""
+    if has is not None and has < expected:
+        problem, length = "truncated", str(has)
+    else:
+        problem, length = "longer than its header says", "more" if has is None else str(has)
+    return DataError(
+        f"{path}: {problem}: header {shape} needs {expected} bytes, the file has {length}"
+    )
+
+
+def read_at_most(f: BinaryIO, n: int, piece: int = 1 << 24) -> bytes:
+    """Up to n bytes, read 16 MiB at a time: memory grows with what the file holds, not with
+    what its header claims."""
+    pieces, have = [], 0
+    while have < n:
+        chunk = f.read(min(piece, n - have))
+        if not chunk:
+            break
+        pieces.append(chunk)
+        have += len(chunk)
+    return b"".join(pieces)
 
 
 def read_idx_header(f: BinaryIO, path: Path) -> tuple[tuple[int, ...], int]:

@@ -20,16 +20,28 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from vaegan.explorer.space import MAX_UPLOAD_BYTES, SLIDER_LIMIT, BadRequest, LatentSpace
+from vaegan.explorer.space import (
+    MAX_UPLOAD_BYTES,
+    SLIDER_LIMIT,
+    BadRequest,
+    LatentSpace,
+    TooLarge,
+)
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+MAX_JSON_BYTES = 64 * 1024  # a render or interpolation request is a few hundred bytes
 DRAIN_BYTES = 64 * 2**20  # an oversized upload up to this is read and dropped before the 413
 
 
-def create_app(space: LatentSpace) -> Starlette:
+def create_app(space: LatentSpace, hosts: tuple[str, ...] = LOCAL_HOSTS) -> Starlette:
+    """hosts: the Host headers answered (a page elsewhere that re-points its name at this machine,
+    DNS rebinding, gets a 400); ("*",) when serving beyond this machine."""
     page = files("vaegan.explorer").joinpath("page.html").read_text()
 
     async def index(request: Request) -> HTMLResponse:
@@ -74,17 +86,20 @@ def create_app(space: LatentSpace) -> Starlette:
         Route("/api/upload", upload, methods=["POST"]),
     ]
     handlers = {BadRequest: bad_request, HTTPException: http_error}
-    return Starlette(routes=routes, exception_handlers=handlers)
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))]
+    return Starlette(routes=routes, exception_handlers=handlers, middleware=middleware)
 
 
 async def read_upload(request: Request) -> tuple[bytes, str]:
     """The bytes and name of the multipart field "image", within the size limit."""
+    if "content-length" not in request.headers:  # so that the limit holds before any reading
+        raise BadRequest("an upload needs a Content-Length header")
     length = content_length(request)
     if length > MAX_UPLOAD_BYTES + 64 * 1024:  # refused unread (drained, not kept, so that the
         if length <= DRAIN_BYTES:  # browser gets the message rather than a reset connection)
             async for _ in request.stream():
                 pass
-        raise BadRequest(f"the upload has {length:,} bytes, more than {MAX_UPLOAD_BYTES:,}")
+        raise TooLarge(f"the upload has {length:,} bytes, more than {MAX_UPLOAD_BYTES:,}")
     form = await request.form(max_files=1, max_fields=1, max_part_size=MAX_UPLOAD_BYTES + 1)
     file = form.get("image")
     if file is None or isinstance(file, str):
@@ -100,9 +115,18 @@ def content_length(request: Request) -> int:
 
 
 async def json_body(request: Request) -> dict:
+    """The request's JSON object, within MAX_JSON_BYTES; only as application/json, which a page
+    of another site cannot send here without the browser asking this server first."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise BadRequest("send the request as application/json")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BYTES:
+            raise TooLarge(f"the request has more than {MAX_JSON_BYTES:,} bytes")
     try:
-        body = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = json.loads(body)
+    except (ValueError, RecursionError):  # bad JSON, huge integers, deep nesting
         raise BadRequest("the request body must be JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
@@ -110,7 +134,7 @@ async def json_body(request: Request) -> dict:
 
 
 async def bad_request(request: Request, err: Exception) -> JSONResponse:
-    status = 413 if "more than" in str(err) and "bytes" in str(err) else 400
+    status = 413 if isinstance(err, TooLarge) else 400
     return JSONResponse({"error": str(err)}, status_code=status)
 
 
@@ -126,4 +150,5 @@ def serve(run: Path, host: str, port: int, device: str, cache_dir: Path | None) 
 
     space = LatentSpace(run, resolve_device(device), cache_dir)
     print(f"vaegan explorer of {run}: http://{host}:{port}/  (Ctrl-C stops it)")
-    uvicorn.run(create_app(space), host=host, port=port, log_level="warning")
+    hosts = LOCAL_HOSTS if host in ("127.0.0.1", "localhost", "::1") else ("*",)
+    uvicorn.run(create_app(space, hosts), host=host, port=port, log_level="warning")

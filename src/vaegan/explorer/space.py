@@ -38,7 +38,11 @@ MAX_STEPS = 16  # images in an interpolation strip
 
 
 class BadRequest(VaeganError):
-    """A request the explorer cannot serve: its message is shown to the user (HTTP 4xx)."""
+    """A request the explorer cannot serve: its message is shown to the user (HTTP 400)."""
+
+
+class TooLarge(BadRequest):
+    """A request over a size limit (HTTP 413)."""
 
 
 @dataclass(frozen=True)
@@ -112,12 +116,14 @@ class LatentSpace:
         if kind == "test":
             return self.test_codes[whole_number(value, 0, len(self.test_codes) - 1, "test image")]
         if kind == "upload":
-            if value not in self.uploads:
+            with self.lock:  # an upload may be evicting the oldest meanwhile
+                code = self.uploads.get(value) if isinstance(value, str) else None
+            if code is None:
                 raise BadRequest(
                     "unknown upload (uploads are kept while the server runs; "
                     "upload the image again)"
                 )
-            return self.uploads[value]
+            return code
         raise BadRequest(f"unknown base '{kind}' (seed, test or upload)")
 
     def moved(self, z: Tensor, sliders: dict) -> Tensor:
@@ -163,7 +169,7 @@ class LatentSpace:
     def upload(self, data: bytes, name: str) -> str:
         """Encode an uploaded image (any size and format Pillow reads) at the model's size."""
         if len(data) > MAX_UPLOAD_BYTES:
-            raise BadRequest(
+            raise TooLarge(
                 f"{name}: {len(data):,} bytes, more than the {MAX_UPLOAD_BYTES:,} "
                 "an upload may have"
             )
