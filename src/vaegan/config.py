@@ -352,6 +352,27 @@ class RunConfig:
         return cls.from_dict(read_config_file(path), source=str(path))
 
 
+# What a resumed run may change in its config: how long, where, and what it logs. Everything else
+# defines the run, and the checkpoint's own copy of the config must agree with it.
+RESUME_MAY_CHANGE = frozenset(
+    {
+        "train.steps",
+        "train.device",
+        "train.log_every",
+        "train.sample_every",
+        "train.checkpoint_every",
+        "train.grid_size",
+        "train.eval_every",
+        "train.eval_n",
+        "train.evaluator",
+        "train.compile",
+        "train.channels_last",
+        "train.tensorboard",
+        "data.data_dir",
+    }
+)
+
+
 def differences(a: RunConfig, b: RunConfig) -> dict[str, tuple[Any, Any]]:
     """section.field -> (a's value, b's value) for every field where the two configs differ."""
     da, db = a.to_dict(), b.to_dict()

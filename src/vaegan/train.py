@@ -28,7 +28,7 @@ from vaegan.checkpoint import (
     save_checkpoint,
 )
 from vaegan.conditions import condition_values, with_condition
-from vaegan.config import LossConfig, RunConfig, differences
+from vaegan.config import RESUME_MAY_CHANGE, LossConfig, RunConfig, differences
 from vaegan.data import Dataset, load_run_data
 from vaegan.data.batches import Batches, stream_seed
 from vaegan.distributed import (
@@ -184,27 +184,6 @@ class Grids:
             file = self.out / f"reconstructions_{step:06d}.png"
             written["reconstructions"] = save_images(pairs, file, self.ncol)
         return written
-
-
-# What a resumed run may change in its config: how long, where, and what it logs. Everything else
-# defines the run, and the checkpoint's own copy of the config must agree with it.
-RESUME_MAY_CHANGE = frozenset(
-    {
-        "train.steps",
-        "train.device",
-        "train.log_every",
-        "train.sample_every",
-        "train.checkpoint_every",
-        "train.grid_size",
-        "train.eval_every",
-        "train.eval_n",
-        "train.evaluator",
-        "train.compile",
-        "train.channels_last",
-        "train.tensorboard",
-        "data.data_dir",
-    }
-)
 
 
 def check_resumable(cfg: RunConfig, ckpt: Path, run_dir: Path) -> None:

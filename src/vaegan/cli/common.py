@@ -90,6 +90,19 @@ def add_preprocessing_flags(p: argparse.ArgumentParser, defaults: bool = False) 
     )
 
 
+def load_options(args: argparse.Namespace, spec, **more):  # spec: vaegan.data.DatasetSpec
+    """The preprocessing flags (--image-size, --crop, --skip-bad-images) as LoadOptions."""
+    from vaegan.data import LoadOptions
+
+    return LoadOptions(
+        image_size=args.image_size or spec.image_size,
+        channels=spec.channels,
+        crop=args.crop,
+        skip_bad_images=args.skip_bad_images,
+        **more,
+    )
+
+
 def add_cache_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cache-dir",

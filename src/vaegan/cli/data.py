@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vaegan.cli.common import Subparsers, add_cache_flag, add_preprocessing_flags
+from vaegan.cli.common import Subparsers, add_cache_flag, add_preprocessing_flags, load_options
 from vaegan.names import DATASET_NAMES, DOWNLOADABLE
 
 
@@ -43,17 +43,12 @@ def add_data(sub: Subparsers) -> None:
 
 
 def cmd_data_info(args: argparse.Namespace) -> None:
-    from vaegan.data import DATASETS, LoadOptions, describe, load_dataset
+    from vaegan.data import DATASETS, describe, load_dataset
     from vaegan.data.cache import default_cache_dir
     from vaegan.images import save_images
 
     spec = DATASETS[args.name]
-    options = LoadOptions(
-        image_size=args.image_size or spec.image_size,
-        channels=spec.channels,
-        crop=args.crop,
-        skip_bad_images=args.skip_bad_images,
-    )
+    options = load_options(args, spec)
     root = Path(args.data_dir or spec.default_dir or ".")
     unions = dict(spec.unions)
     present = spec.splits_in(root) if root.is_dir() else spec.splits

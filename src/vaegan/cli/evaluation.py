@@ -11,6 +11,7 @@ from vaegan.cli.common import (
     add_preprocessing_flags,
     comma_list,
     count,
+    load_options,
 )
 from vaegan.names import DATASET_NAMES, DEFAULT_STRENGTH, METRICS
 
@@ -35,18 +36,12 @@ def add_train_evaluator(sub: Subparsers) -> None:
 
 
 def cmd_train_evaluator(args: argparse.Namespace) -> None:
-    from vaegan.data import DATASETS, LoadOptions, load_dataset
+    from vaegan.data import DATASETS, load_dataset
     from vaegan.judge import SCORE, default_evaluator, train_evaluator
     from vaegan.train import resolve_device
 
     spec = DATASETS[args.data]
-    options = LoadOptions(
-        image_size=args.image_size or spec.image_size,
-        channels=spec.channels,
-        crop=args.crop,
-        skip_bad_images=args.skip_bad_images,
-        split_seed=args.split_seed,
-    )
+    options = load_options(args, spec, split_seed=args.split_seed)
     train_set, test_set = (
         load_dataset(
             args.data,

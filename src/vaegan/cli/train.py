@@ -11,6 +11,7 @@ from typing import Any
 
 from vaegan.cli.common import Subparsers, add_cache_flag, add_preprocessing_flags
 from vaegan.config import (
+    RESUME_MAY_CHANGE,
     VARIANTS,
     DataConfig,
     ModelConfig,
@@ -130,16 +131,6 @@ TRAIN_FLAGS = {
     for flag, section, field, kwargs in CONFIG_FLAGS
 }
 # What --resume lets change: the data may have moved; all else that defines the run stays.
-RESUME_MAY_CHANGE = {
-    "tensorboard",
-    "steps",
-    "device",
-    "eval_every",
-    "evaluator",
-    "data_dir",
-    "compile",
-    "channels_last",
-}
 
 
 def add_train(sub: Subparsers) -> None:
@@ -209,7 +200,7 @@ def resumed_config(args: argparse.Namespace, given: dict[str, Any]) -> RunConfig
     for option in ("config", "preset", "set"):
         if getattr(args, option):
             raise VaeganError(f"--resume continues a run with its own config; drop --{option}")
-    changed = sorted(set(given) - RESUME_MAY_CHANGE)
+    changed = sorted(f for f in given if ".".join(TRAIN_FLAGS[f]) not in RESUME_MAY_CHANGE)
     if changed:
         raise VaeganError(f"--resume continues {args.out} with its own config; drop --{changed[0]}")
     return RunConfig.load(Path(args.out) / "config.json")
