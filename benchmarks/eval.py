@@ -17,10 +17,10 @@ import time
 
 import torch
 
+from vaegan.devices import resolve_device
 from vaegan.judge import Evaluator, EvaluatorConfig, load_evaluator
 from vaegan.metrics import extract_features
 from vaegan.metrics.inception import InceptionFeatures
-from vaegan.train import resolve_device
 
 
 def main() -> None:

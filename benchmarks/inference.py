@@ -16,8 +16,8 @@ import torch
 from timing import seconds  # benchmarks/timing.py, beside this script
 
 from vaegan.config import ModelConfig
+from vaegan.devices import resolve_device
 from vaegan.models import VAEGAN
-from vaegan.train import resolve_device
 
 
 def rate(fn, n: int, device: torch.device, repeats: int) -> tuple[float, float, float]:

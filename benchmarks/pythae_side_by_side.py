@@ -317,7 +317,7 @@ def pythae_child(args: argparse.Namespace) -> dict:
     from vaegan.config import LossConfig, OptimConfig
     from vaegan.models import VAEGAN
 
-    assert "vaegan.step" not in sys.modules and "vaegan.train" not in sys.modules
+    assert "vaegan.step" not in sys.modules and "vaegan.training" not in sys.modules
 
     Enc, Dec, Dis = pythae_wrappers()
     torch.manual_seed(0)

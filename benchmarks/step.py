@@ -31,10 +31,10 @@ from timing import seconds  # benchmarks/timing.py, beside this script
 from torch.utils.flop_counter import FlopCounterMode
 
 from vaegan.config import LossConfig, ModelConfig, OptimConfig
+from vaegan.devices import resolve_device
 from vaegan.models import VAEGAN
 from vaegan.optim import make_optimizers
 from vaegan.step import train_step
-from vaegan.train import resolve_device
 
 
 def rss_mib() -> float:

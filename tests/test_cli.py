@@ -10,7 +10,7 @@ from PIL import Image
 
 from vaegan.cli import main
 from vaegan.config import RunConfig
-from vaegan.train import train
+from vaegan.training import train
 
 from helpers import tiny_config
 

@@ -17,7 +17,7 @@ from vaegan.errors import ConfigError, DataError, VaeganError
 from vaegan.judge import Evaluator, EvaluatorConfig
 from vaegan.metrics.similarity import agreement, attribute_similarity, generate
 from vaegan.models import VAEGAN
-from vaegan.train import train
+from vaegan.training import train
 
 from dataset_files import CELEBA_ATTRIBUTES, write_celeba
 from helpers import tiny_config

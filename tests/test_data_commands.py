@@ -8,7 +8,7 @@ from PIL import Image
 
 from vaegan.cli import main
 from vaegan.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaegan.train import train
+from vaegan.training import train
 
 from dataset_files import write_celeba, write_folder, write_lfw, write_svhn
 from helpers import write_idx_dataset

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from vaegan.config import RunConfig
 from vaegan.distributed import SINGLE, Distributed, check_batch
 from vaegan.errors import ConfigError, TrainingDiverged
-from vaegan.train import train
+from vaegan.training import train
 
 from helpers import tiny_config, write_idx_dataset
 

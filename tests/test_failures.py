@@ -20,7 +20,7 @@ import vaegan.images
 from vaegan.cli import main
 from vaegan.errors import CheckpointError, ConfigError
 from vaegan.images import to_uint8
-from vaegan.train import train
+from vaegan.training import train
 
 from helpers import redigest, tiny_config
 

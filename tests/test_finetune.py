@@ -23,7 +23,7 @@ from vaegan.finetune import (
 )
 from vaegan.images import to_model
 from vaegan.models import VAEGAN, evaluating
-from vaegan.train import train
+from vaegan.training import train
 
 from helpers import idx_bytes, tiny_config
 

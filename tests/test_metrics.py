@@ -16,7 +16,7 @@ from vaegan.judge import load_evaluator, train_evaluator
 from vaegan.metrics import distribution_distances
 from vaegan.metrics.coverage import precision_recall
 from vaegan.metrics.recon import pixel_metrics
-from vaegan.train import train
+from vaegan.training import train
 
 from helpers import tiny_config, write_idx_dataset
 

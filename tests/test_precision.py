@@ -12,7 +12,7 @@ from vaegan.models import VAEGAN
 from vaegan.optim import make_optimizers
 from vaegan.precision import Precision
 from vaegan.step import forward, gradients, train_step
-from vaegan.train import train
+from vaegan.training import train
 
 from helpers import tiny_config
 

@@ -13,7 +13,7 @@ from vaegan.errors import ConfigError
 from vaegan.images import to_model
 from vaegan.models import VAEGAN
 from vaegan.prior import RIDGE, fit_mixture, fit_prior, with_prior
-from vaegan.train import train
+from vaegan.training import train
 
 from helpers import tiny_config
 

@@ -11,7 +11,7 @@ import pytest
 
 from vaegan.cli import main
 from vaegan.report import read_run, report_html
-from vaegan.train import train
+from vaegan.training import train
 
 from helpers import tiny_config
 

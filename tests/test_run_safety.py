@@ -18,7 +18,7 @@ import vaegan
 from vaegan.checkpoint import find_any
 from vaegan.errors import CheckpointError, VaeganError
 from vaegan.files import DirectoryLock
-from vaegan.train import train
+from vaegan.training import train
 
 from helpers import redigest, tiny_config
 

@@ -14,12 +14,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import vaegan
-import vaegan.train
+import vaegan.training
 from vaegan.checkpoint import find_checkpoint, load_model
 from vaegan.config import RunConfig
 from vaegan.errors import CheckpointError, ConfigError, TrainingDiverged, VaeganError
 from vaegan.step import train_step
-from vaegan.train import train
+from vaegan.training import train
 
 from helpers import redigest, tiny_config
 
@@ -57,7 +57,7 @@ def test_resume_gives_the_same_weights(tmp_path, idx_dir, variant, monkeypatch):
             raise RuntimeError("killed")
         return train_step(*args, **kwargs)
 
-    monkeypatch.setattr(vaegan.train, "train_step", dies_at_step_4)
+    monkeypatch.setattr(vaegan.training, "train_step", dies_at_step_4)
     with pytest.raises(RuntimeError, match="killed"):
         train(full, tmp_path / "split", progress=False)
     monkeypatch.undo()
@@ -152,7 +152,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, idx_dir,
     cfg = tiny_config(idx_dir, steps=8)
     cfg = replace(cfg, train=replace(cfg.train, checkpoint_every=2, log_every=4))
     run = tmp_path / "run"
-    real_step, calls = vaegan.train.train_step, []
+    real_step, calls = vaegan.training.train_step, []
 
     def diverging_step(model, *args, **kwargs):  # step 3 blows the encoder up
         calls.append(1)
@@ -161,7 +161,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, idx_dir,
                 model.enc.head.bias.fill_(float("inf"))
         return real_step(model, *args, **kwargs)
 
-    monkeypatch.setattr(vaegan.train, "train_step", diverging_step)
+    monkeypatch.setattr(vaegan.training, "train_step", diverging_step)
     with pytest.raises(
         TrainingDiverged, match="NaN or inf between step 2 and 4.*\\(step 2\\) is intact"
     ):
@@ -200,7 +200,7 @@ def test_ctrl_c_saves_and_resumes(tmp_path, idx_dir):
 def test_weights_that_blew_up_are_never_checkpointed(tmp_path, idx_dir, monkeypatch):
     cfg = tiny_config(idx_dir, steps=4)
     cfg = replace(cfg, train=replace(cfg.train, checkpoint_every=2, log_every=4))
-    real_step, calls = vaegan.train.train_step, []
+    real_step, calls = vaegan.training.train_step, []
 
     def step_then_blow_up(model, *args, **kwargs):  # step 2's update leaves inf weights
         stats = real_step(model, *args, **kwargs)
@@ -210,7 +210,7 @@ def test_weights_that_blew_up_are_never_checkpointed(tmp_path, idx_dir, monkeypa
                 model.dec.body[0].weight.fill_(float("inf"))
         return stats
 
-    monkeypatch.setattr(vaegan.train, "train_step", step_then_blow_up)
+    monkeypatch.setattr(vaegan.training, "train_step", step_then_blow_up)
     with pytest.raises(TrainingDiverged, match="no checkpoint was written"):
         train(cfg, tmp_path / "run", progress=False)
     assert not (tmp_path / "run/checkpoint").exists()
@@ -241,7 +241,7 @@ def test_resume_refuses_to_go_back(tmp_path, idx_dir):
 
 @pytest.mark.parametrize("name", ["gpu", "cuda:0"])
 def test_unknown_or_missing_device(name, tmp_path, idx_dir):
-    from vaegan.train import resolve_device
+    from vaegan.devices import resolve_device
 
     if name == "cuda:0" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")

@@ -37,8 +37,8 @@ def add_train_evaluator(sub: Subparsers) -> None:
 
 def cmd_train_evaluator(args: argparse.Namespace) -> None:
     from vaegan.data import DATASETS, load_dataset
+    from vaegan.devices import resolve_device
     from vaegan.judge import SCORE, default_evaluator, train_evaluator
-    from vaegan.train import resolve_device
 
     spec = DATASETS[args.data]
     options = load_options(args, spec, split_seed=args.split_seed)
@@ -107,9 +107,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from vaegan.checkpoint import find_checkpoint
     from vaegan.config import RunConfig
     from vaegan.data.cache import default_cache_dir
+    from vaegan.devices import resolve_device
     from vaegan.evaluate import evaluate_run, format_table
     from vaegan.judge import default_evaluator
-    from vaegan.train import resolve_device
 
     data = args.data or RunConfig.load(find_checkpoint(args.run) / "config.json").data.name
     record = evaluate_run(

@@ -46,8 +46,8 @@ def cmd_sample(args: argparse.Namespace) -> None:
     import torch
 
     from vaegan.checkpoint import load_model
+    from vaegan.devices import resolve_device
     from vaegan.images import save_images, to_uint8
-    from vaegan.train import resolve_device
 
     model, cfg = load_model(args.run, resolve_device(args.device))
     g = torch.Generator(device=model.device).manual_seed(args.seed)
@@ -101,8 +101,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
 
     from vaegan.checkpoint import load_model
     from vaegan.conditions import condition_values
+    from vaegan.devices import resolve_device
     from vaegan.images import interleave_rows, save_images, to_model, to_uint8
-    from vaegan.train import resolve_device
 
     model, cfg = load_model(args.run, resolve_device(args.device))
     data = held_out_data(args, cfg, args.n)
@@ -136,9 +136,9 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
     import torch
 
     from vaegan.checkpoint import load_model
+    from vaegan.devices import resolve_device
     from vaegan.images import make_grid, save_gif, save_images, to_model, to_uint8
     from vaegan.latent import interpolate, require_unconditional, there_and_back
-    from vaegan.train import resolve_device
 
     model, cfg = load_model(args.run, resolve_device(args.device))
     require_unconditional(model, "interpolation")
@@ -179,9 +179,9 @@ def cmd_walk(args: argparse.Namespace) -> None:
     import torch
 
     from vaegan.checkpoint import load_model
+    from vaegan.devices import resolve_device
     from vaegan.images import make_grid, save_gif, save_images
     from vaegan.latent import decode_codes, random_walk, require_unconditional
-    from vaegan.train import resolve_device
 
     model, _ = load_model(args.run, resolve_device(args.device))
     require_unconditional(model, "the latent walk")
@@ -218,9 +218,9 @@ def add_edit(sub: Subparsers) -> None:
 def cmd_edit(args: argparse.Namespace) -> None:
     from vaegan.attributes import AttributeVectors
     from vaegan.checkpoint import load_model
+    from vaegan.devices import resolve_device
     from vaegan.images import save_images
     from vaegan.latent import edit_grid
-    from vaegan.train import resolve_device
 
     model, cfg = load_model(args.run, resolve_device(args.device))
     vectors = AttributeVectors.load(args.vectors)
@@ -254,7 +254,7 @@ def cmd_attributes_compute(args: argparse.Namespace) -> None:
     from vaegan.attributes import compute_attribute_vectors
     from vaegan.checkpoint import load_model
     from vaegan.data import load_run_data
-    from vaegan.train import resolve_device
+    from vaegan.devices import resolve_device
 
     model, cfg = load_model(args.run, resolve_device(args.device))
     data = load_run_data(

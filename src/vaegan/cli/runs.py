@@ -66,8 +66,8 @@ def add_finetune(sub: Subparsers) -> None:
 
 def cmd_finetune(args: argparse.Namespace) -> None:
     # Flags left out keep FinetuneConfig's defaults (lr: chosen by --freeze).
+    from vaegan.devices import resolve_device
     from vaegan.finetune import FinetuneConfig, finetune_run, format_results, record_result
-    from vaegan.train import resolve_device
 
     tuning = {k: getattr(args, k) for k in ("seeds", "steps", "batch_size", "lr")}
     cfg = FinetuneConfig(

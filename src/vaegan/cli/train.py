@@ -162,7 +162,7 @@ def add_train(sub: Subparsers) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from vaegan.train import train
+    from vaegan.training import train
 
     cfg = build_config(args)
     ckpt = train(

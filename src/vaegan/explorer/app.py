@@ -146,7 +146,7 @@ async def http_error(request: Request, err: HTTPException) -> JSONResponse:
 def serve(run: Path, host: str, port: int, device: str, cache_dir: Path | None) -> None:
     import uvicorn
 
-    from vaegan.train import resolve_device
+    from vaegan.devices import resolve_device
 
     space = LatentSpace(run, resolve_device(device), cache_dir)
     print(f"vaegan explorer of {run}: http://{host}:{port}/  (Ctrl-C stops it)")

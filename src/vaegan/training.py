@@ -31,6 +31,7 @@ from vaegan.conditions import condition_values, with_condition
 from vaegan.config import RESUME_MAY_CHANGE, LossConfig, RunConfig, differences
 from vaegan.data import Dataset, load_run_data
 from vaegan.data.batches import Batches, stream_seed
+from vaegan.devices import resolve_device
 from vaegan.distributed import (
     Distributed,
     check_batch,
@@ -49,27 +50,6 @@ from vaegan.precision import Precision
 from vaegan.prior import fit_prior
 from vaegan.report import write_report
 from vaegan.step import train_step
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device '{name}' (auto, cpu, cuda, cuda:N or mps)") from None
-    available = {
-        "cpu": True,
-        "cuda": torch.cuda.is_available(),
-        "mps": torch.backends.mps.is_available(),
-    }
-    if not available.get(device.type, False):
-        raise ConfigError(f"device '{name}' requested but it is not available here")
-    return device
 
 
 class StopRequest:
