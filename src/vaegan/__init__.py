@@ -16,14 +16,16 @@ if TYPE_CHECKING:
 __version__ = "0.2.0"
 
 
-def load(run_dir: str | Path, device: str | torch.device = "cpu") -> VAEGAN:
+def load(run_dir: str | Path, device: str | torch.device = "auto") -> VAEGAN:
     """The trained model of a run directory (or checkpoint folder), in eval mode.
 
-    It has `encode`, `decode`, `sample` and `reconstruct`, on images in [-1, 1], (B, C, H, W).
+    device: "auto" (CUDA, then MPS, then the CPU, as the CLI), or any torch device name.
+    It has `encode`, `decode`, `sample` and `reconstruct` (vaegan.models.VAEGAN).
     """
     from vaegan.checkpoint import load_model
+    from vaegan.devices import resolve_device
 
-    return load_model(Path(run_dir), device)[0]
+    return load_model(Path(run_dir), resolve_device(device))[0]
 
 
 def __getattr__(name: str) -> object:
