@@ -28,23 +28,19 @@ metrics() {
             gan | cgan) m=fd ;;  # no encoder, nothing to reconstruct
             *) m=fd,recon && $vaegan reconstruct "$run" --n 16 --out "$images/recon_$model.png" ;;
         esac
-        # eval.json keeps one setting (data, n, seed, step); each setting gets its own copy.
+        # eval.json keeps a record per setting (n 10,000 and n 1,000 here), merged into as it goes.
         $vaegan evaluate "$run" --metrics "$m" --n 10000 --quiet
-        cp "$run/eval.json" "$run/eval-n10000.json"
         $vaegan evaluate "$run" --metrics fid,kid --n 1000 --quiet
-        cp "$run/eval.json" "$run/eval-fid-n1000.json"
     done
     for model in vae vae_disl vaegan; do
         run="$OUT/$model"
         $vaegan attributes compute "$run" --out "$run/vectors.safetensors" --quiet
         $vaegan edit "$run" --vectors "$run/vectors.safetensors" --n 8 --out "$images/edit_$model.png"
         $vaegan evaluate "$run" --metrics edit --vectors "$run/vectors.safetensors" --n 10000 --quiet
-        cp "$run/eval.json" "$run/eval-edit.json"
     done
     for model in cvae cgan cvaegan; do
         run="$OUT/$model"
         $vaegan evaluate "$run" --metrics similarity --n 10000 --quiet
-        cp "$run/eval.json" "$run/eval-similarity.json"
     done
 }
 

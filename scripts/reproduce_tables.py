@@ -2,14 +2,17 @@
 
     .venv/bin/python scripts/reproduce_tables.py [runs/repro] [more run folders ...]
 
-Reads RUN/eval-n10000.json, eval-fid-n1000.json, eval-edit.json, eval-similarity.json and
-finetune.json of each run (a missing record leaves its cells as "-"), prints one table per
-experiment.
+Reads the evaluation records of each run's eval.json (and of the eval-*.json copies that earlier
+versions of reproduce_eval.sh made, one setting each) and its finetune.json (a missing record leaves
+its cells as "-"), prints one table per experiment.
 """
 
 import json
 import sys
 from pathlib import Path
+
+from vaegan.files import read_json
+from vaegan.records import read_evaluations, records_of
 
 UNCONDITIONAL = ("vae", "vae_disl", "gan", "vaegan")
 CONDITIONAL = ("cvae", "cgan", "cvaegan")
@@ -18,6 +21,19 @@ KEYS = ("cosine", "mse", "accuracy")  # of the attribute similarity
 
 def read(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def evaluations(run: Path) -> list[dict]:
+    found = read_evaluations(run)
+    for copy in sorted(run.glob("eval-*.json")):
+        found += records_of(read_json(copy), copy)
+    return found
+
+
+def evaluation(run: Path, metric: str, n: int) -> dict:
+    """The run's record of `metric` at n images (of the latest step); {} if there is none."""
+    found = [r for r in evaluations(run) if metric in r["metrics"] and r["n"] == n]
+    return max(found, key=lambda r: r["step"], default={})
 
 
 def cell(value, digits: int = 3) -> str:
@@ -32,8 +48,8 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 def quality(runs: list[Path]) -> str:
     rows = []
     for run in runs:
-        m = read(run / "eval-n10000.json").get("metrics", {})
-        f = read(run / "eval-fid-n1000.json").get("metrics", {})
+        m = evaluation(run, "fd", 10_000).get("metrics", {})
+        f = evaluation(run, "fid", 1_000).get("metrics", {})
         rows.append(
             [
                 run.name,
@@ -62,7 +78,7 @@ def quality(runs: list[Path]) -> str:
 def edits(runs: list[Path]) -> str:
     """One row per attribute; per run the share assigned to it after the edit and after plain
     reconstruction (of the images without it)."""
-    records = {run.name: read(run / "eval-edit.json") for run in runs}
+    records = {run.name: evaluation(run, "edit", 10_000) for run in runs}
     records = {name: r for name, r in records.items() if r}
     if not records:
         return ""
@@ -96,7 +112,7 @@ def edits(runs: list[Path]) -> str:
 def similarity(runs: list[Path]) -> str:
     rows, real = [], None
     for run in runs:
-        record = read(run / "eval-similarity.json")
+        record = evaluation(run, "similarity_cosine", 10_000)
         if not record:
             continue
         g = record["similarity"]["generated"]

@@ -1,7 +1,9 @@
-"""Fixtures: a temporary cache for every test, a tiny IDX data set; one torch thread."""
+"""Fixtures: a temporary cache and a fresh logger for every test, a tiny IDX data set; one torch
+thread."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,16 @@ def isolated_cache(session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     """Data and feature caches go to a temporary folder, never the user's ~/.cache."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(session_cache))
     return session_cache / "vaegan"
+
+
+@pytest.fixture(autouse=True)
+def fresh_logger():
+    """Each test starts with the "vaegan" logger as a fresh process has it: no CLI handler, no
+    level (a `main([... "--log-level", "error"])` in one test must not hide another's warnings)."""
+    logger = logging.getLogger("vaegan")
+    yield
+    logger.handlers.clear()
+    logger.setLevel(logging.NOTSET)
 
 
 @pytest.fixture

@@ -176,3 +176,24 @@ def test_help_and_argument_errors_answer_without_torch():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_serve_without_its_extra_names_it(run, monkeypatch, capsys):
+    monkeypatch.delitem(sys.modules, "vaegan.explorer.app", raising=False)
+    monkeypatch.setitem(sys.modules, "starlette", None)  # as if `vaegan[serve]` were not installed
+    monkeypatch.setitem(sys.modules, "starlette.applications", None)
+    assert main(["serve", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "needs starlette" in err and "pip install 'vaegan[serve]'" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_version_and_log_level(capsys):
+    from vaegan import __version__
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"vaegan {__version__}"
+    with pytest.raises(SystemExit):
+        main(["--log-level", "loud", "config", "show"])
+    assert "invalid choice: 'loud'" in capsys.readouterr().err

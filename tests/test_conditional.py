@@ -17,6 +17,7 @@ from vaegan.errors import ConfigError, DataError, VaeganError
 from vaegan.judge import Evaluator, EvaluatorConfig
 from vaegan.metrics.similarity import agreement, attribute_similarity, generate
 from vaegan.models import VAEGAN
+from vaegan.records import read_evaluations
 from vaegan.training import train
 
 from dataset_files import CELEBA_ATTRIBUTES, write_celeba
@@ -237,20 +238,16 @@ def test_evaluate_a_conditional_run_and_keep_earlier_metrics(idx_dir, tmp_path, 
     assert main([*evaluate, "--metrics", "similarity"]) == 0
     out = capsys.readouterr().out
     assert "generated (3 seeds)" in out and "real test images" in out
-    record = json.loads((run / "eval.json").read_text())
+    (record,) = read_evaluations(run)
     assert {"fd", "mse", "similarity_cosine", "similarity_accuracy_std"} <= set(record["metrics"])
     real = record["similarity"]["real"]
     assert 0 <= real["accuracy"] <= 1 and -1 <= real["cosine"] <= 1
     assert record["similarity"]["generated"]["n"] == 12
-    # Another n is another setting: the earlier metrics are not mixed in.
+    # Another n is another setting: a record of its own, the earlier one kept as it was.
     assert main([*evaluate, "--n", "8", "--metrics", "fd"]) == 0  # the last --n counts
-    assert set(json.loads((run / "eval.json").read_text())["metrics"]) == {
-        "fd",
-        "kd",
-        "kd_std",
-        "precision",
-        "recall",
-    }
+    small, earlier = read_evaluations(run)
+    assert set(small["metrics"]) == {"fd", "kd", "precision", "recall"}  # n 8: no kd_std
+    assert small["n"] == 8 and earlier == record
 
 
 def test_similarity_needs_a_conditional_run(idx_dir, tmp_path, capsys):

@@ -80,7 +80,7 @@ def test_celeba_bad_inputs_name_file_and_line(tmp_path):
         load_dataset("celeba", root, "train", rgb())
 
 
-def test_corrupt_jpeg_is_named_and_can_be_skipped(tmp_path, capsys):
+def test_corrupt_jpeg_is_named_and_can_be_skipped(tmp_path, caplog):
     root, written = write_celeba(tmp_path / "celeba", 8)
     bad = root / "img_align_celeba" / "000002.jpg"
     bad.write_bytes(bad.read_bytes()[:600])  # truncated
@@ -89,7 +89,7 @@ def test_corrupt_jpeg_is_named_and_can_be_skipped(tmp_path, capsys):
     data = load_dataset("celeba", root, "train", rgb(skip_bad_images=True))
     assert len(data) == 3  # train: 1, 2, 5, 6 without 2
     np.testing.assert_array_equal(data.attributes, written[[0, 4, 5]] > 0)  # still aligned
-    assert "000002.jpg" in capsys.readouterr().err and "000002.jpg" in data.notes[0]
+    assert "000002.jpg" in caplog.text and "000002.jpg" in data.notes[0]
 
 
 def test_celeba_image_of_the_wrong_size(tmp_path):
@@ -134,11 +134,11 @@ def test_lfw_split_depends_on_the_seed_only(tmp_path):
     assert any(o.shape != a.attributes.shape or not np.array_equal(o, a.attributes) for o in others)
 
 
-def test_lfw_images_without_rows_are_reported_and_skipped(tmp_path, capsys):
+def test_lfw_images_without_rows_are_reported_and_skipped(tmp_path, caplog):
     root, rows = write_lfw(tmp_path / "lfw", without_row=(("Bill_Gates", 2),))
     total = sum(len(load_dataset("lfw", root, s, rgb())) for s in ("train", "test"))
     assert total == sum(LFW_PEOPLE.values()) - 1
-    assert "Bill_Gates_0002.jpg" in capsys.readouterr().err
+    assert "Bill_Gates_0002.jpg" in caplog.text
 
 
 def test_lfw_bad_attribute_file(tmp_path):
@@ -287,7 +287,7 @@ def test_cache_is_reused_then_rebuilt_when_inputs_change(tmp_path, monkeypatch):
     assert not np.array_equal(changed.images, first.images) and len(entries(cache)) == 2
 
 
-def test_corrupt_cache_entry_is_rebuilt(tmp_path, capsys):
+def test_corrupt_cache_entry_is_rebuilt(tmp_path, caplog):
     root = write_svhn(tmp_path / "svhn")
     cache = tmp_path / "cache"
     first = np.array(load_dataset("svhn", root, "test", rgb(), cache_dir=cache).images)
@@ -297,7 +297,7 @@ def test_corrupt_cache_entry_is_rebuilt(tmp_path, capsys):
     images.write_bytes(bytes(blob))
     rebuilt = load_dataset("svhn", root, "test", rgb(), cache_dir=cache)
     np.testing.assert_array_equal(rebuilt.images, first)
-    assert "corrupt cache entry" in capsys.readouterr().err
+    assert "corrupt cache entry" in caplog.text
 
 
 def test_failed_build_leaves_nothing_in_the_cache(tmp_path):
@@ -400,18 +400,19 @@ def test_small_folder_still_has_a_test_image(tmp_path):
     assert len(load_dataset("folder", root, "train", rgb())) == 4
 
 
-def test_garbled_meta_json_is_rebuilt_and_notes_are_repeated(tmp_path, capsys):
+def test_garbled_meta_json_is_rebuilt_and_notes_are_repeated(tmp_path, caplog):
     root, _ = write_lfw(tmp_path / "lfw", without_row=(("Zico", 1),))
     cache = tmp_path / "cache"
     load_dataset("lfw", root, "train", rgb(), cache_dir=cache)
-    capsys.readouterr()
+    caplog.clear()
     again = load_dataset("lfw", root, "train", rgb(), cache_dir=cache)
-    assert "Zico_0001.jpg" in capsys.readouterr().err and "Zico_0001.jpg" in again.notes[0]
+    assert "Zico_0001.jpg" in caplog.text and "Zico_0001.jpg" in again.notes[0]
+    caplog.clear()
     (meta,) = [e / "meta.json" for e in entries(cache)]
     meta.write_text("{not json")
     rebuilt = load_dataset("lfw", root, "train", rgb(), cache_dir=cache)
     np.testing.assert_array_equal(rebuilt.images, again.images)
-    assert "corrupt cache entry" in capsys.readouterr().err
+    assert "corrupt cache entry" in caplog.text
 
 
 def test_resample_equals_blur_then_bicubic():

@@ -113,11 +113,12 @@ def test_good_download_writes_verified_file_and_removes_part(server: Server, tmp
     assert server.behaviour.requests == [("/data/blob.bin", None)]
 
 
-def test_second_call_skips_a_verified_file(server: Server, tmp_path: Path, capsys):
+def test_second_call_skips_a_verified_file(server: Server, tmp_path: Path, caplog):
+    caplog.set_level("INFO", logger="vaegan")
     fetch(server, tmp_path)
     fetch(server, tmp_path)
     assert len(server.behaviour.requests) == 1
-    assert "skipped" in capsys.readouterr().err
+    assert "already present, SHA-256 verified; skipped" in caplog.text
 
 
 def test_present_file_with_wrong_content_is_replaced(server: Server, tmp_path: Path):

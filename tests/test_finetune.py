@@ -208,3 +208,15 @@ def test_cli_writes_the_record_and_prints_the_table(setup, tmp_path, capsys):
         [*gan, "--labels", "4", "--features", "dis", "--steps", "1", "--quiet", "--out", str(out)]
     )
     assert other == 2 and "holds the results of run" in capsys.readouterr().err
+
+
+def test_one_seed_prints_no_spread(setup, tmp_path, capsys):
+    run, data = setup["runs"]["vaegan"], setup["data"]
+    args = ["finetune", str(run), "--data", "idx", "--data-dir", str(data), "--labels", "4"]
+    args += ["--steps", "2", "--batch-size", "4", "--quiet", "--out", str(tmp_path / "ft.json")]
+    assert main([*args, "--seeds", "1"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("idx"))
+    assert "±" not in row  # a standard deviation of one seed means nothing
+    assert main([*args, "--seeds", "2"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("idx")]
+    assert len(rows) == 1 and "±" in rows[0]  # the same setting, now over two seeds

@@ -1,7 +1,6 @@
 """Latent tools: attribute vectors, edits, edit success, interpolation GIFs and the random walk."""
 
 import gzip
-import json
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -23,10 +22,12 @@ from vaegan.config import ModelConfig
 from vaegan.data import FASHION_MNIST_CLASSES, Dataset
 from vaegan.errors import CheckpointError, DataError, VaeganError
 from vaegan.evaluate import edit_success, format_table
+from vaegan.files import file_sha256
 from vaegan.images import to_model, to_uint8
 from vaegan.judge import Evaluator, EvaluatorConfig, save_evaluator
 from vaegan.latent import edit_grid, random_walk, require_unconditional
 from vaegan.models import VAEGAN
+from vaegan.records import read_evaluations
 
 from helpers import tiny_config, write_idx_dataset
 
@@ -259,8 +260,9 @@ def test_edit_and_evaluate_commands(runs, tmp_path, capsys):
         *data,
     ]
     assert main(evaluate) == 0
-    record = json.loads((runs.main / "eval.json").read_text())
+    (record,) = read_evaluations(runs.main)
     assert set(record["edit"]["attributes"]) == {"Trouser", "Bag"}
+    assert record["edit"]["vectors_sha256"] == file_sha256(tmp_path / "v.safetensors")
     # n: the evaluated test images not of the class, counted from the label file itself.
     raw = gzip.decompress((runs.data / "t10k-labels-idx1-ubyte.gz").read_bytes())
     labels = np.frombuffer(raw[8:], np.uint8)[:16]  # an IDX label file: 8 header bytes
@@ -268,6 +270,12 @@ def test_edit_and_evaluate_commands(runs, tmp_path, capsys):
         assert r["n"] == int((labels != FASHION_MNIST_CLASSES.index(name)).sum())
         assert 0 <= r["edited"] <= 1 and 0 <= r["reconstructed"] <= 1
     assert "Trouser" in format_table(record) and "edit_base" in record["metrics"]
+    # Another strength gives other edit numbers: a record of its own, the first one kept.
+    capsys.readouterr()
+    assert main([*evaluate, "--strength", "3"]) == 0
+    assert "edit success at strength 3 " in capsys.readouterr().out
+    strengths = [r["edit"]["strength"] for r in read_evaluations(runs.main)]
+    assert strengths == [record["edit"]["strength"], 3.0]
 
 
 def test_edit_refuses_vectors_of_another_model(runs, tmp_path, capsys):

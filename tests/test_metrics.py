@@ -16,6 +16,7 @@ from vaegan.judge import load_evaluator, train_evaluator
 from vaegan.metrics import distribution_distances
 from vaegan.metrics.coverage import precision_recall
 from vaegan.metrics.recon import pixel_metrics
+from vaegan.records import read_evaluations
 from vaegan.training import train
 
 from helpers import tiny_config, write_idx_dataset
@@ -43,6 +44,23 @@ def test_kid_is_near_zero_for_one_distribution_and_grows_with_noise():
     ]
     assert abs(kids[0]) < 0.01
     assert kids == sorted(kids) and kids[-1] > 0.1
+
+
+def test_kid_std_only_where_kid_had_more_than_one_subset():
+    real, fake = gaussian_features(300, 0), gaussian_features(300, 1)
+    one = distribution_distances(real, fake, kid_subset_size=300)  # every subset: all of both
+    assert "kid_std" not in one and math.isfinite(one["kid"])
+    several = distribution_distances(real, fake, kid_subset_size=100, kid_subsets=10)
+    assert several["kid_std"] > 0
+    # Unequal sets: the larger one's subsets differ, so the spread means something.
+    assert "kid_std" in distribution_distances(real, fake[:200], kid_subset_size=300)
+
+
+def test_the_domain_names_leave_out_a_missing_kid_std():
+    from vaegan.metrics.quality import domain_names
+
+    assert domain_names({"fd": 1.0, "kid": 0.5}) == {"fd": 1.0, "kd": 0.5}
+    assert domain_names({"kid": 0.5, "kid_std": 0.1})["kd_std"] == 0.1
 
 
 def test_fd_matches_the_closed_form_for_shifted_gaussians():
@@ -162,21 +180,21 @@ def test_evaluate_command_writes_eval_json(fixture_data, tmp_path, capsys):
     cache = ["--cache-dir", str(tmp_path / "cache")]
     code = main(["evaluate", str(run), "--evaluator", str(ev), "--n", "40", *cache, *args])
     assert code == 0, capsys.readouterr().err
-    record = json.loads((run / "eval.json").read_text())
-    assert set(record["metrics"]) == {
-        "fd",
-        "kd",
-        "kd_std",
-        "precision",
-        "recall",
-        "mse",
-        "psnr",
-        "ssim",
-    }
+    (record,) = read_evaluations(run)
+    # n = 40 is below KID's subset size: one subset, so no kd_std.
+    assert set(record["metrics"]) == {"fd", "kd", "precision", "recall", "mse", "psnr", "ssim"}
     assert record["n"] == 40 and record["split"] == "test" and record["step"] == 2
     assert len(record["domain_features"]["sha256"]) == 64
     assert all(np.isfinite(v) for v in record["metrics"].values())
-    assert "fd" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "fd" in out and "kd_std" not in out
+    evaluate = ["evaluate", str(run), "--evaluator", str(ev), "--metrics", "recon", *cache, *args]
+    assert main([*evaluate, "--n", "40"]) == 0  # the same setting: merged into its record
+    (merged,) = read_evaluations(run)
+    assert merged["metrics"] == record["metrics"] and "domain_features" in merged
+    assert main([*evaluate, "--n", "20"]) == 0  # another setting: a record of its own
+    assert [(r["n"], len(r["metrics"])) for r in read_evaluations(run)] == [(20, 3), (40, 7)]
+    assert "(20 images of fashion-mnist/test, step 2)" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -223,15 +241,26 @@ def test_evaluate_rejects_bad_requests(fixture_data, tmp_path):
 
 
 def test_compare_lists_differences_and_metrics(fixture_data, tmp_path, capsys):
-    for name, variant in (("a", "vaegan"), ("b", "vae")):
+    for name, variant in (("a", "vaegan"), ("b", "vae"), ("c", "vae")):
         train(tiny_config(fixture_data, variant, steps=1), tmp_path / name, progress=False)
-    (tmp_path / "a" / "eval.json").write_text(json.dumps({"metrics": {"fd": 1.5}}))
-    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    setting = {"data": "fashion-mnist", "split": "test", "seed": 0, "step": 1}
+    records = [
+        setting | {"n": 40, "metrics": {"fd": 1.5}},
+        setting | {"n": 20, "metrics": {"fd": 2.5, "edit": 0.5}, "edit": {"strength": 1.5}},
+    ]
+    evaluations = {"format": 2, "evaluations": records}
+    (tmp_path / "a" / "eval.json").write_text(json.dumps(evaluations))
+    (tmp_path / "c" / "eval.json").write_text(json.dumps(setting | {"n": 8, "metrics": {}}))
+    runs = [str(tmp_path / name) for name in "abc"]
+    assert main(["compare", *runs]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "| run | model.variant | fd |"
-    assert lines[2].endswith("| vaegan | 1.5 |") and lines[3].endswith("| vae |  |")
-    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--format", "csv"]) == 0
-    assert capsys.readouterr().out.splitlines()[0] == "run,model.variant,fd"
+    assert lines[0] == "| run | model.variant | step | split | n | seed | strength | fd | edit |"
+    assert lines[2].endswith("| vaegan | 1 | test | 40 | 0 |  | 1.5 |  |")
+    assert lines[3].endswith("| vaegan | 1 | test | 20 | 0 | 1.5 | 2.5 | 0.5 |")
+    assert lines[4].endswith("| vae |  |  |  |  |  |  |  |")  # b: not evaluated yet
+    assert lines[5].endswith("| vae | 1 | test | 8 | 0 |  |  |  |")  # c: eval.json format 1
+    assert main(["compare", runs[1], "--format", "csv"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["run", str(tmp_path / "b")]
     assert main(["compare", str(tmp_path / "a"), str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
 
@@ -251,6 +280,7 @@ def test_eval_every_logs_sample_quality_during_training(fixture_data, tmp_path):
     scored = [line for line in lines if "fd" in line]
     assert [line["step"] for line in scored] == [2, 4]
     assert all(np.isfinite(line["fd"]) and "kd" in line for line in scored)
+    assert not any("kd_std" in line for line in scored)  # eval_n 16: one KID subset
 
 
 @pytest.mark.slow
@@ -260,7 +290,7 @@ def test_evaluate_inception_fid_and_kid_on_a_handful_of_images(fixture_data, tmp
     run = tmp_path / "run"
     train(tiny_config(fixture_data, steps=1), run, progress=False)
     record = evaluate_run(run, evaluator_dir=tmp_path, metrics=("fid", "kid"), n=6, progress=False)
-    assert set(record["metrics"]) == {"fid", "kid", "kid_std"}
+    assert set(record["metrics"]) == {"fid", "kid"}  # n = 6: one KID subset, no kid_std
     assert record["metrics"]["fid"] > 0 and len(record["inception_features"]["sha256"]) == 64
 
 

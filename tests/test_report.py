@@ -60,6 +60,26 @@ def test_a_run_without_metrics_yet(tmp_path, idx_dir):
     tiny_config(idx_dir).save(tmp_path / "config.json")
     page = report_html([read_run(tmp_path)])
     assert "No metrics logged yet" in page and "No grids yet" in page
+    assert "No eval.json yet" in page
+
+
+def test_the_evaluation_table_has_a_row_per_setting(tmp_path, idx_dir):
+    from vaegan.report import metrics_html
+
+    tiny_config(idx_dir).save(tmp_path / "config.json")
+    setting = {"data": "fashion-mnist", "split": "test", "seed": 0, "step": 4}
+    records = [
+        setting | {"n": 1000, "metrics": {"fid": 30.0, "kid": 0.02}},
+        setting | {"n": 10000, "metrics": {"fd": 3.5}, "edit": {"strength": 1.5}},
+    ]
+    (tmp_path / "eval.json").write_text(json.dumps({"format": 2, "evaluations": records}))
+    table = metrics_html([read_run(tmp_path)])
+    head = "".join(f"<th>{c}</th>" for c in ("run", "step", "split", "n", "seed", "strength"))
+    assert head + "<th>fid</th><th>kid</th><th>fd</th>" in table
+    rows = re.findall(r"<tr><td>.*?</tr>", table)
+    assert len(rows) == 2
+    assert "<td>1000</td><td>0</td><td></td><td>30</td>" in rows[0]
+    assert "<td>10000</td><td>0</td><td>1.5</td><td></td><td></td><td>3.5</td>" in rows[1]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium: apt-get install -y chromium")

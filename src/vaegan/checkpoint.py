@@ -5,6 +5,8 @@ A run directory holds `config.json` and `checkpoint/` with:
     config.json          the resolved run config (the model is rebuilt from it)
     trainer.safetensors  optimizer state tensors
     trainer.json         step, optimizer hyper-parameters
+An exported model folder (vaegan.export) has no optimizer state: `model.json` (step, the
+SHA-256 of model.safetensors) takes trainer.json's place, and loads the same way.
 The checkpoint folder is written beside the old one and swapped in by renames, so a crash at any
 moment leaves one complete checkpoint behind.
 """
@@ -42,6 +44,8 @@ CHECKPOINT_DIR = "checkpoint"
 # checkpoints, written before, load without that check).
 FORMAT_VERSION = 2
 TENSOR_FILES = ("model.safetensors", "trainer.safetensors")
+# The record of an exported model (no trainer state): {"format": 1, "step", "sha256": {file: hex}}.
+MODEL_RECORD = "model.json"
 
 
 def find_checkpoint(path: Path) -> Path:
@@ -133,23 +137,31 @@ def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[VAEGAN, 
     return model.to(device).eval(), config
 
 
+def record_file(ckpt: Path) -> Path:
+    """Where a folder records its step and digests: trainer.json in a checkpoint, model.json in
+    an exported model (which ships no optimizer state)."""
+    trainer, model = ckpt / "trainer.json", ckpt / MODEL_RECORD
+    return model if model.is_file() and not trainer.is_file() else trainer
+
+
 def verify_digests(ckpt: Path) -> None:
     """The tensor files are byte for byte those the checkpoint was written with."""
-    trainer = read_json(ckpt / "trainer.json", CheckpointError)
+    record = record_file(ckpt)
+    trainer = read_json(record, CheckpointError)
     digests = trainer.get("sha256")
     if not isinstance(trainer.get("format", 1), int):
-        raise CheckpointError(f"{ckpt / 'trainer.json'}: 'format' must be an integer")
-    if trainer.get("format", 1) < 2:
+        raise CheckpointError(f"{record}: 'format' must be an integer")
+    if record.name == "trainer.json" and trainer.get("format", 1) < 2:
         return
     if not isinstance(digests, dict):
-        raise CheckpointError(f"{ckpt / 'trainer.json'}: no 'sha256' of the tensor files")
-    for name in TENSOR_FILES:
+        raise CheckpointError(f"{record}: no 'sha256' of the tensor files")
+    for name in TENSOR_FILES if record.name == "trainer.json" else ("model.safetensors",):
         file = ckpt / name
         if not file.is_file():
             raise CheckpointError(f"{file}: file not found")
         if file_sha256(file) != digests.get(name):
             raise CheckpointError(
-                f"{file}: its SHA-256 differs from the one recorded in trainer.json: the file "
+                f"{file}: its SHA-256 differs from the one recorded in {record.name}: the file "
                 "is damaged or was changed after it was saved"
             )
 
@@ -167,13 +179,11 @@ def load_checkpoint_weights(model: nn.Module, ckpt: Path) -> None:
 
 
 def checkpoint_step(ckpt: Path) -> int:
-    """The step a checkpoint folder was taken after."""
-    trainer = read_json(ckpt / "trainer.json", CheckpointError)
-    step = trainer.get("step")
+    """The step a checkpoint folder (or exported model) was taken after."""
+    record = record_file(ckpt)
+    step = read_json(record, CheckpointError).get("step")
     if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-        raise CheckpointError(
-            f"{ckpt / 'trainer.json'}: 'step' must be an integer >= 0, got {step!r}"
-        )
+        raise CheckpointError(f"{record}: 'step' must be an integer >= 0, got {step!r}")
     return step
 
 

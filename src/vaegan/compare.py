@@ -1,4 +1,5 @@
-"""`vaegan compare`: the runs' config differences and their eval.json metrics in one table."""
+"""`vaegan compare`: the runs' config differences and their eval.json metrics in one table, a row
+per run and evaluation setting."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from vaegan.config import RunConfig
-from vaegan.errors import CheckpointError, VaeganError
-from vaegan.files import read_json
+from vaegan.errors import VaeganError
+from vaegan.records import evaluation_rows, read_evaluations, setting_columns
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -25,25 +26,26 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def comparison_rows(runs: list[Path]) -> tuple[list[str], list[dict[str, Any]]]:
-    """Columns (run, differing config keys, metrics) and one row per run."""
-    configs, metrics = [], []
+    """Columns (run, differing config keys, evaluation setting, metrics) and one row per run and
+    eval.json record (a run without records: one row, metrics empty)."""
+    configs, evaluations = [], []
     for run in runs:
         config_file = Path(run) / "config.json"
         if not config_file.is_file():
             raise VaeganError(f"{run}: not a run directory (no config.json)")
         configs.append(flatten(RunConfig.load(config_file).to_dict()))
-        eval_file = Path(run) / "eval.json"
-        metrics.append(
-            read_json(eval_file, CheckpointError).get("metrics", {}) if eval_file.is_file() else {}
-        )
+        evaluations.append(read_evaluations(run))
     keys = list(configs[0])
     differing = [k for k in keys if len({json.dumps(c[k]) for c in configs}) > 1]
-    metric_names = list(dict.fromkeys(name for m in metrics for name in m))
     rows = [
-        {"run": str(run)} | {k: c[k] for k in differing} | m
-        for run, c, m in zip(runs, configs, metrics, strict=True)
+        {"run": str(run)} | {k: c[k] for k in differing} | e
+        for run, c, records in zip(runs, configs, evaluations, strict=True)
+        for e in evaluation_rows(records) or [{}]
     ]
-    return ["run", *differing, *metric_names], rows
+    metric_names = dict.fromkeys(
+        k for records in evaluations for r in records for k in r["metrics"]
+    )
+    return ["run", *differing, *setting_columns(rows), *metric_names], rows
 
 
 def format_comparison(runs: list[Path], fmt: str = "markdown") -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from vaegan.conditions import condition_values
 from vaegan.config import RunConfig
 from vaegan.data import Dataset, load_run_data
 from vaegan.errors import DataError, VaeganError
-from vaegan.files import atomic_write_text, check_writable
+from vaegan.files import check_writable, file_sha256
 from vaegan.images import to_uint8
 from vaegan.judge import JUDGE_TARGET, Evaluator, load_evaluator
 from vaegan.latent import decode_codes, encode_images
@@ -30,6 +29,7 @@ from vaegan.metrics.quality import SampleQuality, domain_names, domain_quality
 from vaegan.metrics.similarity import attribute_similarity
 from vaegan.models import VAEGAN
 from vaegan.names import METRICS
+from vaegan.records import read_evaluations, save_evaluation
 
 # Metric groups: domain FD (with its kernel distance "kd", and precision and recall of samples in
 # the same features), Inception FID, Inception KID, recon, the share of samples per class,
@@ -150,6 +150,7 @@ def edit_metric(
     }
     record = {
         "vectors": str(vectors_file),
+        "vectors_sha256": file_sha256(vectors_file),  # what the record's setting counts by
         "strength": strength,
         "evaluator": str(evaluator_dir),
         "attributes": per_attribute,
@@ -174,13 +175,15 @@ def evaluate_run(
     attrs: tuple[str, ...] | None = None,
     strength: float = DEFAULT_STRENGTH,
 ) -> dict:
-    """Evaluate the run's model on the first n images of `split`; returns and saves the record.
+    """Evaluate the run's model on the first n images of `split`; merges the record into
+    RUN/eval.json and returns the record of this setting (with its earlier metrics).
 
     `edit` needs `vectors` (from `vaegan attributes compute`); `attrs` picks some of them.
     """
     check_metrics(metrics, vectors)
     model, cfg = load_model(run, device)
     check_writable(Path(run))  # where eval.json goes: fail before the work, not after
+    read_evaluations(run)  # likewise for an eval.json that cannot be merged into
     check_model_fits(metrics, run, model, cfg)
     dataset = load_run_data(
         cfg, split, data=data, data_dir=data_dir, cache_dir=cache_dir, progress=progress
@@ -206,10 +209,7 @@ def evaluate_run(
 
     record["step"] = checkpoint_step(find_checkpoint(run))
     record["metrics"] = results
-    out = Path(run) / "eval.json"
-    record = merged_with_earlier(out, record)
-    atomic_write_text(out, json.dumps(record, indent=2) + "\n")
-    return record
+    return save_evaluation(run, record)
 
 
 @dataclass
@@ -326,22 +326,9 @@ def inception_metrics(
     )
     d = quality(model)
     results = {"fid": d["fd"]} if "fid" in metrics else {}
-    return results | ({"kid": d["kid"], "kid_std": d["kid_std"]} if "kid" in metrics else {})
-
-
-SAME_SETTING = ("data", "split", "n", "seed", "step")
-
-
-def merged_with_earlier(path: Path, record: dict) -> dict:
-    """`record` with the metrics of an earlier eval.json of the same checkpoint, data and n, so
-    that `--metrics fid` then `--metrics edit` keeps both; any other earlier record is replaced."""
-    try:
-        earlier = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return record
-    if not isinstance(earlier, dict) or any(earlier.get(k) != record[k] for k in SAME_SETTING):
-        return record
-    return earlier | record | {"metrics": earlier.get("metrics", {}) | record["metrics"]}
+    if "kid" in metrics:  # kid_std only where there was more than one subset
+        results |= {k: v for k, v in d.items() if k in ("kid", "kid_std")}
+    return results
 
 
 def format_table(record: dict) -> str:

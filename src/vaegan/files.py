@@ -1,7 +1,8 @@
 """Files written so that a crash never leaves half of one, and read with one clear error.
 
 The layer just above `errors`: checkpoints, data caches, the judge and downloads all write and
-check files through it, so none of them imports the models to do so. Also the run folder's lock.
+check files through it, so none of them imports the models to do so. Also the run folder's lock,
+and JSON files updated under a lock of their own.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -113,6 +115,26 @@ def read_json(file: Path, error: type[VaeganError] = VaeganError) -> dict:
     if not isinstance(data, dict):
         raise error(f"{file}: expected a JSON object")
     return data
+
+
+def locked_update_json(path: Path, update: Callable[[dict | None], dict]) -> dict:
+    """Replace JSON object `path` (None to `update` if there is none) with `update` of it, under
+    an exclusive lock that waits for any other process's update: two processes that read, merge
+    and write at once would otherwise each write what it read, less the other's change. The
+    write is atomic; the lock is .NAME.lock beside the file. Returns what was written."""
+    path = Path(path)
+    lock = path.with_name(f".{path.name}.lock")
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as err:
+        raise VaeganError(f"{lock}: cannot lock ({os_reason(err)})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks until the holder is done (or its process ends)
+        data = update(read_json(path) if path.exists() else None)
+        atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+        return data
+    finally:
+        os.close(fd)  # releases the lock; the file stays, so every process locks the same inode
 
 
 def load_weights(module: nn.Module, file: Path) -> None:

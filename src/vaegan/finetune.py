@@ -9,7 +9,6 @@ network is fine-tuned with the head; `freeze` trains the head alone (a linear pr
 from __future__ import annotations
 
 import copy
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,16 +18,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from vaegan.checkpoint import checkpoint_step, find_checkpoint, load_model
 from vaegan.data import Dataset, load_run_data
-from vaegan.errors import CheckpointError, DataError, VaeganError
-from vaegan.files import atomic_write_text, read_json
+from vaegan.errors import DataError, VaeganError
+from vaegan.files import locked_update_json
 from vaegan.images import to_model
 from vaegan.judge import targets_of
 from vaegan.models import VAEGAN, Discriminator, evaluating
 from vaegan.names import FEATURES, FINETUNE_BATCH, FINETUNE_SEEDS, FINETUNE_STEPS
+from vaegan.progress import bar as progress_bar
 
 Features = Literal["enc", "dis"]  # as vaegan.names.FEATURES
 
@@ -182,8 +181,8 @@ def train_classifier(
     params = [p for p in classifier.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     g = torch.Generator(device="cpu").manual_seed(seed)
-    for _ in tqdm(
-        range(cfg.steps), disable=not progress, desc=f"finetune seed {seed}", unit="step"
+    for _ in progress_bar(
+        range(cfg.steps), enabled=progress, desc=f"finetune seed {seed}", unit="step"
     ):
         index = torch.randint(len(images), (cfg.batch_size,), generator=g).to(images.device)
         loss = F.cross_entropy(classifier(to_model(images[index])), labels[index])
@@ -269,19 +268,22 @@ def finetune_run(
 
 def record_result(out: Path, run: Path, result: dict) -> dict:
     """Add `result` to the JSON record `out` under its data set and setting; other settings
-    already there stay. Returns the whole record."""
+    already there stay, also those another process adds meanwhile (a lock). Returns the record."""
     out = Path(out)
-    record = read_json(out, CheckpointError) if out.exists() else {"run": str(run), "results": {}}
-    if not isinstance(record.get("results"), dict) or "run" not in record:
-        raise VaeganError(f"{out}: not a finetune record (no 'run' and 'results')")
-    # A record beside the run is the run's own; one elsewhere must not mix two runs' results.
-    beside_run = out.resolve().parent == Path(run).resolve()
-    if not beside_run and Path(record["run"]).resolve() != Path(run).resolve():
-        raise VaeganError(f"{out} holds the results of run {record['run']}; pass another --out")
     key = f"{result['data']}/{FinetuneConfig(**result['config']).key}"
-    record["results"][key] = result
-    atomic_write_text(out, json.dumps(record, indent=2) + "\n")
-    return record
+
+    def add(record: dict | None) -> dict:
+        record = record if record is not None else {"run": str(run), "results": {}}
+        if not isinstance(record.get("results"), dict) or "run" not in record:
+            raise VaeganError(f"{out}: not a finetune record (no 'run' and 'results')")
+        # A record beside the run is the run's own; one elsewhere must not mix two runs' results.
+        beside_run = out.resolve().parent == Path(run).resolve()
+        if not beside_run and Path(record["run"]).resolve() != Path(run).resolve():
+            raise VaeganError(f"{out} holds the results of run {record['run']}; pass another --out")
+        record["results"][key] = result
+        return record
+
+    return locked_update_json(out, add)
 
 
 def format_results(record: dict) -> str:
@@ -295,7 +297,8 @@ def format_results(record: dict) -> str:
         c = r["config"]
         init = "scratch" if c["from_scratch"] else "pretrained"
         trains = "head" if c["freeze"] else "all"
-        error = f"{r['test_error_mean']:.4f} ± {r['test_error_std']:.4f}"
+        spread = f" ± {r['test_error_std']:.4f}" if c["seeds"] > 1 else ""  # none from one seed
+        error = f"{r['test_error_mean']:.4f}{spread}"
         rows.append(
             f"{r['data']:14s} {c['labels']:6d} {c['features']:8s} {init:10s} {trains:6s} "
             f"{error:>17s} {c['seeds']:5d}"

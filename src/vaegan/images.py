@@ -18,6 +18,34 @@ def to_model(images: Tensor) -> Tensor:
     return images.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
+def as_model_images(
+    x: Tensor | np.ndarray, channels: int, image_size: int, dtype: torch.dtype
+) -> Tensor:
+    """Images as a user may hold them -> float (B, C, H, W) in [-1, 1] of `dtype`.
+
+    uint8 (0..255) or float ([-1, 1]) values, laid out (B, C, H, W) or (B, H, W, C); a single
+    image without the batch axis is one image. Other shapes are refused, naming the expected one.
+    """
+    x = torch.as_tensor(x)
+    if x.ndim == 3:
+        x = x[None]
+    expected = (channels, image_size, image_size)
+    if x.ndim == 4 and tuple(x.shape[1:]) == expected:
+        pass
+    elif x.ndim == 4 and tuple(x.shape[1:]) == (image_size, image_size, channels):
+        x = x.permute(0, 3, 1, 2)
+    else:
+        raise VaeganError(
+            f"images of shape {tuple(x.shape)}; this model takes (B, {channels}, {image_size}, "
+            f"{image_size}) or (B, {image_size}, {image_size}, {channels})"
+        )
+    if x.dtype == torch.uint8:
+        return x.to(dtype).div(127.5).sub(1.0)  # as the code's x / 127.5 - 1
+    if not x.is_floating_point():
+        raise VaeganError(f"images of dtype {x.dtype}; give uint8 (0..255) or floats in [-1, 1]")
+    return x.to(dtype)
+
+
 def to_uint8(x: Tensor) -> np.ndarray:
     """float (N, C, H, W) in [-1, 1] -> uint8 (N, H, W, C), rounded."""
     x = ((x.detach().float().cpu() + 1.0) * 127.5).round_().clamp_(0, 255)

@@ -17,12 +17,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from vaegan.data import Dataset
 from vaegan.errors import CheckpointError, DataError
 from vaegan.files import atomic_save_tensors, atomic_write_text, load_weights
 from vaegan.images import to_model
+from vaegan.progress import bar as progress_bar
 
 Target = Literal["classes", "binary", "real"]
 # Where `vaegan train-evaluator` saves a data set's judge, and where every user of one looks.
@@ -171,7 +171,7 @@ def train_evaluator(
     images = torch.from_numpy(train_set.images).to(device)
     targets = torch.from_numpy(targets_of(train_set, target)).to(device)
     g = torch.Generator(device="cpu").manual_seed(seed)
-    for _ in tqdm(range(steps), disable=not progress, desc="evaluator", unit="step"):
+    for _ in progress_bar(range(steps), enabled=progress, desc="evaluator", unit="step"):
         index = torch.randint(len(images), (batch_size,), generator=g).to(device)
         loss = model.loss(model(to_model(images[index])), targets[index])
         opt.zero_grad(set_to_none=True)

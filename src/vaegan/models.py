@@ -8,12 +8,14 @@ import itertools
 import math
 from collections.abc import Iterable, Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from vaegan.config import ModelConfig
 from vaegan.errors import VaeganError
+from vaegan.images import as_model_images
 
 # The code's BN: running = 0.9 * running + 0.1 * batch (PyTorch counts momentum the other way).
 BN_MOMENTUM = 0.1
@@ -300,6 +302,11 @@ class VAEGAN(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The weights' dtype (float32 unless the model was moved to bf16/fp16)."""
+        return next(self.parameters()).dtype
+
     def _require_encoder(self) -> nn.Module:
         if self.enc is None:
             raise VaeganError(
@@ -319,28 +326,68 @@ class VAEGAN(nn.Module):
                 f"a '{cfg.variant}' model needs a condition: {cfg.condition_dim} values "
                 f"({cfg.condition_kind}: {', '.join(cfg.condition[:5])}, ...)"
             )
+        y = torch.as_tensor(y)
         if y.ndim != 2 or y.shape != (n, cfg.condition_dim):
             raise VaeganError(
                 f"condition of shape {tuple(y.shape)} for {n} images; this model takes "
                 f"({n}, {cfg.condition_dim}): one value per {cfg.condition_kind} "
                 f"({', '.join(cfg.condition[:5])}, ...)"
             )
-        return y.to(self.device, torch.float32)
+        return y.to(self.device, self.dtype)
 
-    @torch.inference_mode()
-    def encode(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """Images -> z = mu(x): the test-time code uses the mean, no sampling (pitfall 12)."""
+    def _batched(
+        self,
+        net: nn.Module,
+        inputs: Tensor,
+        y: Tensor | None,
+        batch_size: int,
+        grad: bool,
+        output: int | None = None,
+    ) -> Tensor:
+        """net(inputs, y) (its `output`-th result if it returns several) in eval mode,
+        `batch_size` rows at a time; with `grad`, differentiable (latent optimisation), else
+        under inference mode."""
+        if batch_size < 1:
+            raise VaeganError(f"batch_size {batch_size}: give at least 1")
+        y = self.condition_for(y, len(inputs))
+        outs = []
+        with torch.enable_grad() if grad else torch.inference_mode(), evaluating(net):
+            for i in range(0, max(len(inputs), 1), batch_size):  # an empty batch: empty out
+                out = net(inputs[i : i + batch_size], None if y is None else y[i : i + batch_size])
+                outs.append(out if output is None else out[output])
+        return torch.cat(outs) if len(outs) != 1 else outs[0]
+
+    def encode(
+        self,
+        x: Tensor | np.ndarray,
+        y: Tensor | None = None,
+        *,
+        batch_size: int = 256,
+        grad: bool = False,
+    ) -> Tensor:
+        """Images -> z = mu(x), (B, z_dim): the test-time code uses the mean, no sampling
+        (pitfall 12). x: uint8 or floats in [-1, 1], (B, C, H, W) or (B, H, W, C)."""
         enc = self._require_encoder()
-        y = self.condition_for(y, len(x))
-        with evaluating(enc):
-            return enc(x.to(self.device), y)[0]
+        cfg = self.cfg
+        x = as_model_images(x, cfg.channels, cfg.image_size, self.dtype).to(self.device)
+        return self._batched(enc, x, y, batch_size, grad, output=0)
 
-    @torch.inference_mode()
-    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        y = self.condition_for(y, len(z))
-        dec = self.inference_network("dec")
-        with evaluating(dec):
-            return dec(z.to(self.device), y)
+    def decode(
+        self,
+        z: Tensor | np.ndarray,
+        y: Tensor | None = None,
+        *,
+        batch_size: int = 256,
+        grad: bool = False,
+    ) -> Tensor:
+        """Codes (B, z_dim) -> images (B, C, H, W) in [-1, 1], in the model's dtype."""
+        z = torch.as_tensor(z)
+        if z.ndim != 2 or z.shape[1] != self.cfg.z_dim:
+            raise VaeganError(
+                f"codes of shape {tuple(z.shape)}; this model takes (B, {self.cfg.z_dim})"
+            )
+        z = z.to(self.device, self.dtype)
+        return self._batched(self.inference_network("dec"), z, y, batch_size, grad)
 
     def draw_codes(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """n codes (n, z) from the model's prior: N(0, I), or the fitted mixture (a component
@@ -348,15 +395,33 @@ class VAEGAN(nn.Module):
         eps = torch.randn(n, self.cfg.z_dim, generator=generator, device=self.device)
         if self.cfg.prior == "standard":
             return eps
-        k = torch.multinomial(self.prior_weights, n, replacement=True, generator=generator)
-        return self.prior_means[k] + (self.prior_scales[k] @ eps[:, :, None]).squeeze(2)
+        weights = self.prior_weights.float()  # a bf16/fp16 model's buffers: drawn in fp32
+        k = torch.multinomial(weights, n, replacement=True, generator=generator)
+        means, scales = self.prior_means.float()[k], self.prior_scales.float()[k]
+        return means + (scales @ eps[:, :, None]).squeeze(2)
 
     def sample(
-        self, n: int, y: Tensor | None = None, *, generator: torch.Generator | None = None
+        self,
+        n: int,
+        y: Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        batch_size: int = 256,
+        grad: bool = False,
     ) -> Tensor:
         """Decode n codes from the prior (N(0, I), or the fitted one) (given condition y (n, K)
         in a conditional model)."""
-        return self.decode(self.draw_codes(n, generator), y)
+        z = self.draw_codes(n, generator)
+        return self.decode(z, y, batch_size=batch_size, grad=grad)
 
-    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        return self.decode(self.encode(x, y), y)
+    def reconstruct(
+        self,
+        x: Tensor | np.ndarray,
+        y: Tensor | None = None,
+        *,
+        batch_size: int = 256,
+        grad: bool = False,
+    ) -> Tensor:
+        """Images -> Dec(Enc's mean): (B, C, H, W) in [-1, 1]."""
+        z = self.encode(x, y, batch_size=batch_size, grad=grad)
+        return self.decode(z, y, batch_size=batch_size, grad=grad)

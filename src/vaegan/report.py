@@ -2,8 +2,8 @@
 
 Loss and equilibrium-cost curves, images/s, the share of steps each network stepped, the domain FD
 logged during training, the sample and reconstruction grids over training (a slider over steps),
-eval.json's metrics and the resolved config; several runs overlay their curves and show where their
-configs differ (vaegan.compare).
+eval.json's metrics (a row per evaluation setting) and the resolved config; several runs overlay
+their curves and show where their configs differ (vaegan.compare).
 
 The charts are Plotly's: plotly.py turns each figure into JSON for plotly.js, and the page carries
 plotly.js inline, so the file opens offline and needs no CDN. Plotly gives zoom, hover read-outs and
@@ -25,6 +25,7 @@ from typing import Any
 from vaegan.compare import comparison_rows
 from vaegan.errors import VaeganError
 from vaegan.files import atomic_write_text, read_json
+from vaegan.records import evaluation_rows, read_evaluations, setting_columns
 
 # The curves, by the metrics.jsonl keys they draw (each chart only if a run logged any of them).
 CHARTS = (
@@ -48,7 +49,7 @@ class RunRecord:
     path: Path
     lines: list[dict[str, float]]
     config: dict[str, Any]
-    metrics: dict[str, Any]
+    evaluations: list[dict[str, Any]]  # eval.json's records, one per evaluation setting
     grids: dict[str, list[tuple[int, Path]]] = field(default_factory=dict)  # kind -> (step, file)
 
 
@@ -65,15 +66,13 @@ def read_run(run: Path) -> RunRecord:
                 lines.append(json.loads(text))
             except json.JSONDecodeError:
                 continue  # a line cut short by a crash: the report shows the rest
-    eval_file = run / "eval.json"
-    metrics = read_json(eval_file, VaeganError).get("metrics", {}) if eval_file.is_file() else {}
-    metrics = metrics if isinstance(metrics, dict) else {}
     grids: dict[str, list[tuple[int, Path]]] = {}
     for png in sorted((run / "samples").glob("*.png")):
         match = GRID.match(png.name)
         if match:
             grids.setdefault(match.group(1), []).append((int(match.group(2)), png))
-    return RunRecord(run, lines, read_json(config_file, VaeganError), metrics, grids)
+    config = read_json(config_file, VaeganError)
+    return RunRecord(run, lines, config, read_evaluations(run), grids)
 
 
 def curve_figure(records: list[RunRecord], title: str, keys: tuple[str, ...], log_y: bool):
@@ -165,11 +164,12 @@ def config_html(records: list[RunRecord]) -> str:
 
 
 def metrics_html(records: list[RunRecord]) -> str:
-    names = list(dict.fromkeys(name for r in records for name in r.metrics))
-    if not names:
+    """One row per run and evaluation setting: the setting, then the metrics."""
+    rows = [{"run": r.path.name} | row for r in records for row in evaluation_rows(r.evaluations)]
+    if not rows:
         return "<h2>Evaluation</h2><p>No eval.json yet (<code>vaegan evaluate RUN</code>).</p>"
-    rows = [{"run": r.path.name} | r.metrics for r in records]
-    return "<h2>Evaluation (eval.json)</h2>" + table(["run", *names], rows)
+    names = dict.fromkeys(k for r in records for e in r.evaluations for k in e["metrics"])
+    return "<h2>Evaluation (eval.json)</h2>" + table(["run", *setting_columns(rows), *names], rows)
 
 
 def report_html(records: list[RunRecord]) -> str:

@@ -6,18 +6,19 @@ import contextlib
 import json
 import math
 import signal
-import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from vaegan.board import Board, require_tensorboard
+from vaegan.callbacks import Callback
 from vaegan.checkpoint import (
     CHECKPOINT_DIR,
     checkpoint_step,
@@ -28,8 +29,18 @@ from vaegan.checkpoint import (
     save_checkpoint,
 )
 from vaegan.conditions import condition_values, with_condition
-from vaegan.config import RESUME_MAY_CHANGE, LossConfig, RunConfig, differences
-from vaegan.data import Dataset, load_run_data
+from vaegan.config import (
+    RESUME_MAY_CHANGE,
+    DataConfig,
+    LossConfig,
+    ModelConfig,
+    RunConfig,
+    deep_merge,
+    differences,
+    dotted_override,
+    read_config_file,
+)
+from vaegan.data import DATASETS, Dataset, load_run_data
 from vaegan.data.batches import Batches, stream_seed
 from vaegan.devices import resolve_device
 from vaegan.distributed import (
@@ -47,7 +58,10 @@ from vaegan.metrics.quality import SampleQuality, domain_names, domain_quality
 from vaegan.models import VAEGAN
 from vaegan.optim import make_optimizers, set_learning_rates, update_average
 from vaegan.precision import Precision
+from vaegan.presets import preset as named_preset
 from vaegan.prior import fit_prior
+from vaegan.progress import bar as progress_bar
+from vaegan.progress import interactive, logger
 from vaegan.report import write_report
 from vaegan.step import train_step
 
@@ -205,6 +219,44 @@ def prepare_run_dir(cfg: RunConfig, run_dir: Path, resume: bool, write: bool = T
         cfg.save(run_dir / "config.json")  # on resume, --steps may have grown
 
 
+def make_config(
+    preset: str | None = None,
+    *,
+    data: str | None = None,
+    config: str | Path | None = None,
+    overrides: Mapping[str, Any] | Iterable[str] = (),
+    source: str | None = None,
+) -> RunConfig:
+    """A run config as `vaegan train` resolves it: the paper's defaults at the data set's image
+    shape, then a named preset, a JSON config file (whole or partial) and dotted overrides
+    ({"loss.gamma": 1e-6} or ["loss.gamma=1e-6"]), each over the ones before; `data` (a data set
+    name) over them all, as the CLI's --data. `source` names them in error messages."""
+    layers = [named_preset(preset)] if preset else []
+    layers += [read_config_file(Path(config))] if config else []
+    if isinstance(overrides, Mapping):
+        overrides = [f"{key}={json.dumps(value)}" for key, value in overrides.items()]
+    layers += [dotted_override(item) for item in overrides]
+    names = [layer.get("data", {}).get("name") for layer in layers]
+    data = data or next((n for n in reversed(names) if isinstance(n, str)), None)
+    raw = default_config(data if data in DATASETS else None).to_dict()
+    for layer in [*layers, {"data": {"name": data}} if data else {}]:  # `data` over the rest
+        raw = deep_merge(raw, layer)
+    given = [
+        f"preset {preset}" if preset else "",
+        str(config or ""),
+        "overrides" if overrides else "",
+    ]
+    return RunConfig.from_dict(raw, source=source or " + ".join(filter(None, given)) or "defaults")
+
+
+def default_config(data: str | None) -> RunConfig:
+    """The paper's defaults with the image shape of data set `data` (Fashion-MNIST: 32x32x1)."""
+    name = data or DataConfig().name
+    spec = DATASETS[name]
+    model = ModelConfig(image_size=spec.image_size, channels=spec.channels)
+    return RunConfig(model=model, data=DataConfig(name=name))
+
+
 def train(
     cfg: RunConfig,
     run_dir: Path,
@@ -212,12 +264,16 @@ def train(
     resume: bool = False,
     progress: bool = True,
     cache_dir: Path | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> Path:
     """Train the configured variant into `run_dir`; returns the checkpoint folder.
 
     Started by `torchrun --nproc-per-node N`, each process trains on its share of every batch
     (docs/SCALING.md); the main rank alone writes logs, grids and checkpoints.
+    resume: continue the run in `run_dir` from its checkpoint (bit-identical to an unbroken run).
+    progress: a bar on a terminal, else one logged line per logging interval.
     cache_dir: where preprocessed data sets are cached (None: the user's cache directory).
+    callbacks: vaegan.Callback objects, called on the main process (docs/API.md).
     """
     joined = not torch.distributed.is_initialized()  # a caller's own process group stays
     dist, device_name = from_environment(cfg.train.device)
@@ -230,6 +286,7 @@ def train(
             resume,
             progress and dist.main,
             cache_dir,
+            tuple(callbacks),
         )
     finally:
         if joined:
@@ -244,6 +301,7 @@ def _train(
     resume: bool,
     progress: bool,
     cache_dir: Path | None,
+    callbacks: tuple[Callback, ...] = (),
 ) -> Path:
     check_batch(cfg.train.batch_size, dist.world)
     if cfg.train.tensorboard:
@@ -251,7 +309,9 @@ def _train(
     train_set, held_out = load_data(cfg, dist, cache_dir, progress)
     cfg = with_condition(cfg, train_set)  # conditional models: the data's classes or attributes
     with run_lock(run_dir, dist, device):
-        return train_in(cfg, run_dir, dist, device, resume, progress, train_set, held_out)
+        return train_in(
+            cfg, run_dir, dist, device, resume, progress, train_set, held_out, callbacks
+        )
 
 
 @contextlib.contextmanager
@@ -281,6 +341,7 @@ def train_in(
     progress: bool,
     train_set: Dataset,
     held_out: Dataset,
+    callbacks: tuple[Callback, ...] = (),
 ) -> Path:
     """Train in a run folder this process holds (the main rank) or shares (the others)."""
     prepare_run_dir(cfg, run_dir, resume, write=dist.main)
@@ -302,7 +363,11 @@ def train_in(
             grids=Grids(model, cfg, held_out, run_dir / "samples"),
             quality=quality_probe(cfg, held_out, device),
             run_dir=run_dir,
+            callbacks=callbacks,
+            plain=progress and not interactive(),
         )
+        for callback in callbacks:
+            callback.on_start(model, cfg, run_dir, start)
     batches = make_batches(cfg, train_set, device)
     run = Training(cfg, model, optimizers, precision, batches, train_set.images, dist, saver, log)
     try:
@@ -311,7 +376,9 @@ def train_in(
         if log is not None and log.metrics.board is not None:
             log.metrics.board.close()
     if start >= cfg.train.steps and dist.main:
-        print(f"{run_dir}: already trained for {start} steps (--steps {cfg.train.steps})")
+        logger.info(f"{run_dir}: already trained for {start} steps (--steps {cfg.train.steps})")
+    for callback in callbacks if dist.main else ():
+        callback.on_end(cfg.train.steps, run_dir / CHECKPOINT_DIR)
     return run_dir / CHECKPOINT_DIR
 
 
@@ -392,6 +459,13 @@ class Log:
     grids: Grids
     quality: SampleQuality | None
     run_dir: Path  # where report.html is rewritten with each new grid
+    callbacks: tuple[Callback, ...] = ()
+    plain: bool = False  # progress as one logged line per interval (no terminal for a bar)
+
+    def line(self, step: int, line: dict[str, float]) -> None:
+        """A metrics.jsonl line, to the callbacks too."""
+        for callback in self.callbacks:
+            callback.on_log(step, line)
 
 
 class Checkpointer:
@@ -510,7 +584,7 @@ def run_steps(run: Training, start: int, progress: bool) -> None:
     """Steps start .. the last, each followed by what is due; Ctrl-C stops after the current
     step with a checkpoint."""
     steps = run.cfg.train.steps
-    bar = tqdm(total=steps, initial=start, disable=not progress, unit="step")
+    bar = progress_bar(total=steps, initial=start, enabled=progress, unit="step")
     generator = torch.Generator(device=run.model.device)
     with StopRequest() as stop:
         for step in range(start, steps):
@@ -541,17 +615,33 @@ def write_outputs(
     log.metrics.add(stats)
     if log_due:
         line = log.metrics.flush(done, t.batch_size)
-        shown = {k: v for k, v in line.items() if k.startswith("l_")}
-        bar.set_postfix(img_s=f"{line['images_per_s']:.0f}", **shown)
+        show_progress(log, bar, line, t.steps)
+        log.line(done, line)
     grid_due = done % t.sample_every == 0 or done == t.steps
     if grid_due:
-        for kind, png in log.grids.write(done).items():
+        grids = log.grids.write(done)
+        for kind, png in grids.items():
             if log.metrics.board is not None:
                 log.metrics.board.image(kind, png, done)
+        for callback in log.callbacks:
+            callback.on_samples(done, grids)
     if log.quality is not None and done % t.eval_every == 0:
-        log.metrics.write({"step": done} | domain_names(log.quality(model)))
+        line = {"step": done} | domain_names(log.quality(model))
+        log.metrics.write(line)
+        log.line(done, line)
     if grid_due:  # with each new grid, the page a user may be watching
         try:
             write_report([log.run_dir], log.run_dir / "report.html")
         except (VaeganError, OSError) as err:  # a page is not worth stopping training for
-            print(f"vaegan: warning: report.html not updated: {err}", file=sys.stderr)
+            logger.warning(f"report.html not updated: {err}")
+
+
+def show_progress(log: Log, bar: tqdm, line: dict[str, float], steps: int) -> None:
+    """The interval's losses and speed: on the bar, or as one line when there is no terminal."""
+    losses = {k: f"{v:.4g}" for k, v in line.items() if k.startswith("l_")}
+    if log.plain:
+        shown = "  ".join(f"{k} {v}" for k, v in losses.items())
+        speed = line["images_per_s"]
+        logger.info(f"step {line['step']}/{steps}  {speed:.0f} img/s  {shown}")
+    else:
+        bar.set_postfix(img_s=f"{line['images_per_s']:.0f}", **losses)

@@ -9,6 +9,7 @@ import sys
 
 from safetensors import SafetensorError
 
+from vaegan import __version__
 from vaegan.cli.data import add_data
 from vaegan.cli.evaluation import add_evaluate, add_train_evaluator
 from vaegan.cli.latent import (
@@ -19,10 +20,18 @@ from vaegan.cli.latent import (
     add_sample,
     add_walk,
 )
-from vaegan.cli.runs import add_compare, add_finetune, add_report, add_serve
+from vaegan.cli.runs import (
+    add_compare,
+    add_export,
+    add_finetune,
+    add_push,
+    add_report,
+    add_serve,
+)
 from vaegan.cli.train import add_config, add_train, build_config
 from vaegan.errors import VaeganError
 from vaegan.files import os_reason
+from vaegan.progress import configure_logging
 
 COMMANDS = (
     add_train,
@@ -40,6 +49,8 @@ COMMANDS = (
     add_report,
     add_serve,
     add_finetune,
+    add_export,
+    add_push,
 )
 
 
@@ -47,6 +58,13 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vaegan", description="VAE/GAN (Larsen et al. 2016): train, sample, reconstruct."
     )
+    p.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="how much the library tells on stderr (default info; warning: problems only)",
+    )
+    p.add_argument("--version", action="version", version=f"vaegan {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for add_command in COMMANDS:
         add_command(sub)
@@ -55,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    configure_logging(args.log_level)
     try:
         args.func(args)
     except VaeganError as err:

@@ -1,5 +1,5 @@
-"""The commands over runs: `compare` (configs and metrics), `report` (an HTML page) and
-`finetune` (§5.4)."""
+"""The commands over runs: `compare` (configs and metrics), `report` (an HTML page),
+`finetune` (§5.4), `export` (a model folder that travels) and `push` (the same, to the Hub)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import argparse
 from pathlib import Path
 
 from vaegan.cli.common import Subparsers, add_cache_flag, count
+from vaegan.errors import VaeganError
 from vaegan.names import DATASET_NAMES, FEATURES, FINETUNE_BATCH, FINETUNE_SEEDS, FINETUNE_STEPS
+
+SERVE_PACKAGES = ("starlette", "uvicorn", "multipart", "python_multipart")  # the [serve] extra
 
 
 def add_compare(sub: Subparsers) -> None:
@@ -116,6 +119,56 @@ def add_serve(sub: Subparsers) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from vaegan.explorer.app import serve  # late: the web server's imports only for this command
-
+    try:  # late: the web server's imports only for this command
+        from vaegan.explorer.app import serve
+    except ModuleNotFoundError as err:
+        package = (err.name or "").partition(".")[0]
+        if package not in SERVE_PACKAGES:
+            raise
+        raise VaeganError(
+            f"vaegan serve needs {package}, which is not installed: pip install 'vaegan[serve]'"
+        ) from None
     serve(args.run, args.host, args.port, args.device, args.cache_dir)
+
+
+def add_export(sub: Subparsers) -> None:
+    e = sub.add_parser(
+        "export", help="a run as a model folder: weights, config, model card (docs/EXPORT.md)"
+    )
+    e.add_argument("run", type=Path, help="run directory (or its checkpoint folder)")
+    e.add_argument("out", type=Path, help="the model folder to write (new, or empty)")
+    e.add_argument(
+        "--onnx", action="store_true", help="also decoder.onnx (pip install 'vaegan[onnx]')"
+    )
+    e.set_defaults(func=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from vaegan.card import metric_rows
+    from vaegan.export import export_model
+    from vaegan.records import read_evaluations
+
+    out = export_model(args.run, args.out, onnx=args.onnx)
+    for file in sorted(out.iterdir()):
+        print(f"{file}  {file.stat().st_size:,} bytes")
+    for metric in metric_rows(read_evaluations(out)):
+        print(f"{metric.name:10s} {metric.value:12.5g}  {metric.setting}")
+
+
+def add_push(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "push", help="export a run to a Hugging Face Hub repository (docs/EXPORT.md)"
+    )
+    p.add_argument("run", type=Path, help="run directory (or its checkpoint folder)")
+    p.add_argument("repo", help="OWNER/NAME on the Hub; created if missing")
+    p.add_argument("--private", action="store_true", help="a private repository, when created")
+    p.add_argument("--token", help="a write token (default: HF_TOKEN, or `hf auth login`'s)")
+    p.add_argument("--onnx", action="store_true", help="also decoder.onnx")
+    p.set_defaults(func=cmd_push)
+
+
+def cmd_push(args: argparse.Namespace) -> None:
+    from vaegan.hub import push
+
+    url = push(args.run, args.repo, private=args.private, token=args.token, onnx=args.onnx)
+    print(f'pushed to {url}; load it with vaegan.load("{args.repo}")')

@@ -13,16 +13,11 @@ from vaegan.cli.common import Subparsers, add_cache_flag, add_preprocessing_flag
 from vaegan.config import (
     RESUME_MAY_CHANGE,
     VARIANTS,
-    DataConfig,
-    ModelConfig,
     RunConfig,
-    deep_merge,
-    dotted_override,
-    read_config_file,
 )
 from vaegan.errors import VaeganError
 from vaegan.names import DATASET_NAMES
-from vaegan.presets import PRESETS, preset
+from vaegan.presets import PRESETS
 
 SET_TRUE: dict[str, Any] = {"action": "store_const", "const": True}
 # The flags of `train` that set one config field each, in --help's order:
@@ -208,28 +203,13 @@ def resumed_config(args: argparse.Namespace, given: dict[str, Any]) -> RunConfig
 
 def layered_config(args: argparse.Namespace) -> RunConfig:
     """--preset, then --config, then each --set over the defaults of the data set they name."""
-    layers = [preset(args.preset)] if args.preset else []
-    layers += [read_config_file(args.config)] if args.config else []
-    layers += [dotted_override(item) for item in args.set or ()]
-    names = [layer.get("data", {}).get("name") for layer in layers]
-    data = args.data or next((n for n in reversed(names) if isinstance(n, str)), None)
-    raw = default_config(data if data in DATASET_NAMES else None).to_dict()
-    for layer in layers:
-        raw = deep_merge(raw, layer)
-    source = (
-        str(args.config) if args.config else f"--preset {args.preset}" if args.preset else "--set"
+    from vaegan.training import make_config
+
+    given = [f"--preset {args.preset}" if args.preset else "", str(args.config or "")]
+    source = " + ".join(filter(None, [*given, "--set" if args.set else ""])) or "defaults"
+    return make_config(
+        args.preset, data=args.data, config=args.config, overrides=args.set or (), source=source
     )
-    return RunConfig.from_dict(raw, source=source)
-
-
-def default_config(data: str | None) -> RunConfig:
-    """Paper defaults, with the image shape of the chosen data set (Fashion-MNIST: 32x32x1)."""
-    from vaegan.data import DATASETS
-
-    name = data or DataConfig().name
-    spec = DATASETS[name]
-    model = ModelConfig(image_size=spec.image_size, channels=spec.channels)
-    return RunConfig(model=model, data=DataConfig(name=name))
 
 
 def add_config(sub: Subparsers) -> None:

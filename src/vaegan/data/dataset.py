@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from vaegan.errors import DataError
+from vaegan.progress import logger
 
 HELD_OUT_FRACTION = 0.1  # test share of splits we draw ourselves (LFW, image folders)
 
 
 def report(message: str) -> None:
-    """Tell the user about data left out: never silently."""
-    print(f"vaegan: {message}", file=sys.stderr)
+    """Tell the user about data left out or rebuilt: never silently."""
+    logger.warning(message)
 
 
 def left_out(names: list[str], what: str) -> tuple[str, ...]:

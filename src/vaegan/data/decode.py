@@ -17,11 +17,11 @@ from itertools import islice
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from tqdm import tqdm
 
 from vaegan.data.dataset import left_out
 from vaegan.data.transform import Box, LoadOptions, center_box, crop, resample
 from vaegan.errors import DataError
+from vaegan.progress import bar as progress_bar
 
 CHUNK = 256  # images decoded, then resampled, together
 # What Pillow raises for a file that is not an image, or a corrupt or truncated one.
@@ -103,7 +103,7 @@ def decode_images(
     workers = min(8, os.cpu_count() or 1)
     with (
         ThreadPoolExecutor(workers) as pool,
-        tqdm(total=total, desc=desc, unit="img", disable=not progress) as bar,
+        progress_bar(total=total, desc=desc, unit="img", enabled=progress) as bar,
     ):
         start = 0
         while chunk := list(islice(it, CHUNK)):

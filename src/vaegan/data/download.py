@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -21,6 +20,8 @@ from tqdm.auto import tqdm
 
 from vaegan.errors import DataError
 from vaegan.files import file_digest, file_sha256
+from vaegan.progress import bar as progress_bar
+from vaegan.progress import logger
 
 CHUNK = 1 << 20  # 1 MiB: few syscalls, small memory, a smooth progress bar
 USER_AGENT = "vaegan-data-download"  # some hosts refuse urllib's default "Python-urllib/3.x"
@@ -199,8 +200,8 @@ def download_files(
 
 
 def _say(message: str) -> None:
-    # stderr: stdout stays free for what the CLI prints (the files' paths)
-    print(message, file=sys.stderr)
+    # the log (stderr): stdout stays free for what the CLI prints (the files' paths)
+    logger.info(message)
 
 
 def _matches(path: Path, file: RemoteFile) -> bool:
@@ -268,14 +269,14 @@ def _receive(url: str, part: Path, have: int, size: int | None, *, progress: boo
         total = have + int(length) if length is not None else size
         with (
             part.open("ab" if have else "wb") as out,
-            tqdm(
+            progress_bar(
                 total=total,
                 initial=have,
                 desc=part.name.removesuffix(".part"),
                 unit="B",
                 unit_scale=True,
                 unit_divisor=1024,
-                disable=not progress,
+                enabled=progress,
             ) as bar,
         ):
             got, dropped = _copy(response, out, digest, bar)

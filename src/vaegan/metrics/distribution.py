@@ -52,7 +52,11 @@ def distribution_distances(
     kid_subset_size: int = 1000,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Frechet distance, and KID (mean and std over subsets) between feature sets (N, F)."""
+    """Frechet distance, and KID (mean and std over subsets) between feature sets (N, F).
+
+    With both sets no larger than a subset, every subset is the whole of both: KID is computed
+    once and "kid_std" is left out, as a spread of one value says nothing.
+    """
     # Imported here: torchmetrics takes ~2 s to import, which every CLI command would pay.
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.kid import KernelInceptionDistance
@@ -63,14 +67,18 @@ def distribution_distances(
     fd.update(real, real=True)
     fd.update(fake, real=False)
     subset = min(kid_subset_size, len(real), len(fake))
+    one_subset = max(len(real), len(fake)) <= subset
     with warnings.catch_warnings():  # "will save all extracted features": that is the point
         warnings.simplefilter("ignore", UserWarning)
         kid = KernelInceptionDistance(
-            feature=_Precomputed(real.shape[1]), subsets=kid_subsets, subset_size=subset
+            feature=_Precomputed(real.shape[1]),
+            subsets=1 if one_subset else kid_subsets,
+            subset_size=subset,
         )
     kid.update(real, real=True)
     kid.update(fake, real=False)
     with torch.random.fork_rng():  # KID draws its subsets from the global RNG
         torch.manual_seed(seed)
         kid_mean, kid_std = kid.compute()
-    return {"fd": float(fd.compute()), "kid": float(kid_mean), "kid_std": float(kid_std)}
+    out = {"fd": float(fd.compute()), "kid": float(kid_mean)}
+    return out if one_subset else out | {"kid_std": float(kid_std)}

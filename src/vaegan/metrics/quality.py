@@ -57,7 +57,8 @@ class SampleQuality:
         self.real = cached_features(cache_dir, extractor.identity, images, real_features, images_id)
 
     def __call__(self, model: VAEGAN) -> dict[str, float]:
-        """{"fd", "kid", "kid_std"} between the features of n samples and of the real images."""
+        """{"fd", "kid", "kid_std"} between the features of n samples and of the real images
+        ("kid_std" only where KID had more than one subset: n above its subset size)."""
         self.extractor.to(model.device)
         g = torch.Generator(device=model.device).manual_seed(self.seed)
         batches = (
