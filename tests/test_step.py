@@ -309,3 +309,21 @@ def test_training_lowers_the_loss_on_a_fixed_batch(variant):
     for i in range(50):
         train_step(model, optimizers, x, cfg, torch.Generator().manual_seed(i), y=y)
     assert loss_now() < 0.7 * first
+
+
+@pytest.mark.parametrize("layout", ["code", "fused"])
+def test_vae_disl_one_backward_serves_enc_and_dec(layout):
+    """VAE_Disl's Enc and Dec gradients from one pass of Enc's loss equal each from its own loss."""
+    model, x = tiny_model("vae_disl"), batch()
+    cfg = replace(DEFAULTS, layout=layout)
+    out = forward(model, x, cfg, torch.Generator().manual_seed(2))
+    assert out.shared == ("enc", "dec")
+    joint = gradients(model, out.losses, list(out.losses), shared=out.shared)
+    out = forward(model, x, cfg, torch.Generator().manual_seed(2))  # the same forward again
+    apart = gradients(model, out.losses, list(out.losses))  # three backward passes
+    for name in ("enc", "dec", "dis"):
+        for a, b in zip(joint[name], apart[name], strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+    assert any(g.abs().sum() > 0 for g in joint["dec"])
+    vaegan = forward(tiny_model("vaegan"), x, cfg, torch.Generator().manual_seed(2))
+    assert vaegan.shared == ()  # Dec's adversarial term: its own pass

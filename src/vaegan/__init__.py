@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from vaegan.models import VAEGAN
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def load(run_dir: str | Path, device: str | torch.device = "auto") -> VAEGAN:

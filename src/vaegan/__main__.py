@@ -1,3 +1,5 @@
+"""`python -m vaegan`: the `vaegan` command line; its exit status is the process's."""
+
 import sys
 
 from vaegan.cli import main

@@ -54,6 +54,7 @@ class Membership:
 
 
 def index_of(name: str, names: tuple[str, ...], source: str) -> int:
+    """Position of `name` in `names`; DataError naming `source` and the known names if absent."""
     if name not in names:
         raise DataError(f"unknown attribute '{name}' in {source} (known: {', '.join(names)})")
     return names.index(name)
@@ -90,6 +91,7 @@ class ModelIdentity:
 
 
 def model_identity(run: Path, model: VAEGAN) -> ModelIdentity:
+    """The weights in `run`'s checkpoint: model.safetensors' SHA-256, the run, step and z_dim."""
     ckpt = find_checkpoint(run)
     return ModelIdentity(
         sha256=file_sha256(ckpt / "model.safetensors"),
@@ -101,6 +103,9 @@ def model_identity(run: Path, model: VAEGAN) -> ModelIdentity:
 
 @dataclass(frozen=True)
 class AttributeVectors:
+    """Vectors v_a (A, z) of one model (METHOD.md §5.2) and how they were made: the names, the
+    images with and without each, the data split and n."""
+
     vectors: Tensor  # float32 (A, z)
     names: tuple[str, ...]
     kind: ConditionKind
@@ -114,6 +119,7 @@ class AttributeVectors:
     source: str = ""  # the file they were loaded from, for error messages
 
     def record(self) -> dict:
+        """The metadata saved with the vectors: the format and every field but `source`."""
         fields = asdict(self)
         del fields["vectors"], fields["source"]
         return {"format": FORMAT, **fields}
@@ -130,6 +136,8 @@ class AttributeVectors:
 
     @classmethod
     def load(cls, path: Path) -> AttributeVectors:
+        """Vectors saved by `save`; CheckpointError naming `path` if it is missing, not such a file,
+        or its shapes disagree."""
         path = Path(path)
         if not path.is_file():
             raise CheckpointError(

@@ -15,6 +15,7 @@ BOARD_DIR = "tensorboard"  # RUN/tensorboard: `tensorboard --logdir RUN` finds i
 
 
 def require_tensorboard() -> None:
+    """ConfigError with the pip command if the tensorboard package is missing."""
     try:
         import tensorboard  # noqa: F401
     except ImportError:
@@ -24,6 +25,8 @@ def require_tensorboard() -> None:
 
 
 class Board:
+    """A run's TensorBoard event files in RUN/tensorboard."""
+
     def __init__(self, run_dir: Path, start: int = 0) -> None:
         """start: the step a resumed run continues from; later points of the event files are
         dropped, as metrics.jsonl drops its later lines."""
@@ -39,8 +42,10 @@ class Board:
                 self.writer.add_scalar(key, value, line["step"])
 
     def image(self, tag: str, png: Path, step: int) -> None:
+        """The PNG grid at `png`, under `tag` at `step`."""
         grid = np.asarray(Image.open(png).convert("RGB"))
         self.writer.add_image(tag, grid, step, dataformats="HWC")
 
     def close(self) -> None:
+        """Write out pending events and close the event files."""
         self.writer.close()

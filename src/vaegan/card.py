@@ -124,10 +124,12 @@ def front_matter(config: RunConfig) -> str:
 
 
 def channels(m: ModelConfig) -> str:
+    """The channel count in words, "1 channel" or "3 channels", for the facts table."""
     return "1 channel" if m.channels == 1 else f"{m.channels} channels"
 
 
 def title(config: RunConfig) -> str:
+    """The card's heading, e.g. "vaegan on celeba, 64x64x3"."""
     m = config.model
     return f"{m.variant} on {config.data.name}, {m.image_size}x{m.image_size}x{m.channels}"
 
@@ -194,6 +196,8 @@ def usage(exported: Exported) -> str:
 
 
 def metrics_section(metrics: tuple[Metric, ...]) -> str:
+    """The Metrics section: a row per metric with the setting it was evaluated on, or how to
+    evaluate when there is none."""
     if not metrics:
         return "## Metrics\n\nNot evaluated yet (`vaegan evaluate RUN` writes eval.json).\n"
     rows = "\n".join(f"| {m.name} | {m.value:.4g} | {m.setting} |" for m in metrics)

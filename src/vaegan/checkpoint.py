@@ -111,6 +111,7 @@ def save_checkpoint(
 
 
 def find_any(run_dir: Path) -> bool:
+    """True if find_checkpoint finds a checkpoint in `run_dir`; never raises."""
     try:
         find_checkpoint(run_dir)
     except CheckpointError:

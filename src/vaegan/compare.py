@@ -49,6 +49,8 @@ def comparison_rows(runs: list[Path]) -> tuple[list[str], list[dict[str, Any]]]:
 
 
 def format_comparison(runs: list[Path], fmt: str = "markdown") -> str:
+    """comparison_rows as a Markdown table, or CSV text with fmt="csv"; floats to 5 significant
+    digits, missing values empty."""
     columns, rows = comparison_rows(runs)
 
     def cell(value: Any) -> str:

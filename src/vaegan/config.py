@@ -117,6 +117,7 @@ class ModelConfig:
 
     @property
     def conditional(self) -> bool:
+        """True for cvaegan, cvae, cgan: each network also takes a condition y (METHOD.md §5.3)."""
         return self.variant in ("cvaegan", "cvae", "cgan")
 
     @property
@@ -126,14 +127,17 @@ class ModelConfig:
 
     @property
     def condition_dim(self) -> int:
+        """K, the length of y: an entry per class or attribute name (0 if unconditional)."""
         return len(self.condition)
 
     @property
     def has_encoder(self) -> bool:
+        """False for gan and cgan, which have Dec and Dis only."""
         return self.base_variant != "gan"
 
     @property
     def has_discriminator(self) -> bool:
+        """False for vae and cvae, which have Enc and Dec only."""
         return self.base_variant != "vae"
 
     @property
@@ -160,10 +164,12 @@ class ModelConfig:
 
     @property
     def enc_channels(self) -> tuple[int, ...]:
+        """Channels of Enc's stride-2 convs, one per stage, times `width` (64-128-256 at 64 px)."""
         return self._scaled(self._schedule()[0])
 
     @property
     def dec_channels(self) -> tuple[int, ...]:
+        """Channels of Dec's stride-2 transposed convs, times `width` (256-128-32 at 64 px)."""
         return self._scaled(self._schedule()[1])
 
     @property
@@ -173,14 +179,17 @@ class ModelConfig:
 
     @property
     def dis_first_channels(self) -> int:
+        """Channels of Dis's first, stride-1 conv: 32 times `width`."""
         return self._scaled((32,))[0]
 
     @property
     def enc_hidden(self) -> int:
+        """Units of Enc's hidden FC layer: the code's 1024 (paper's table: 2048) times `width`."""
         return self._scaled((1024,))[0]  # code: 1024 (paper table: 2048)
 
     @property
     def dis_hidden(self) -> int:
+        """Units of Dis's hidden FC layer, before its logit: 512 times `width`."""
         return self._scaled((512,))[0]
 
 
@@ -290,6 +299,9 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """The loop: steps, batch size (global, across processes), seed and device; how often to log,
+    draw grids, checkpoint and evaluate; speed options (docs/PERFORMANCE.md)."""
+
     steps: int = 10_000
     batch_size: int = 64
     seed: int = 0
@@ -331,6 +343,9 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
+    """A whole run's config, one section per dataclass; saved as config.json in the run folder and
+    in each checkpoint."""
+
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -338,17 +353,22 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
+        """The sections as nested dicts of plain values (tuples kept), ready for json.dumps."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config") -> RunConfig:
+        """Build from nested dicts; fields left out keep their defaults. ConfigError naming `source`
+        and the key for an unknown key, a wrong type or an invalid value."""
         return _build(cls, raw, source, prefix="")
 
     def save(self, path: Path) -> None:
+        """Write every field as indented JSON, atomically: a crash never leaves half a file."""
         atomic_write_text(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
+        """Read a config file, whole or partial; ConfigError naming `path` if missing or invalid."""
         return cls.from_dict(read_config_file(path), source=str(path))
 
 

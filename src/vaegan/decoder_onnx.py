@@ -34,6 +34,7 @@ class DecoderGraph(nn.Module):
         self.dec = dec
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """Images (B, C, H, W) in [-1, 1] from z (B, z_dim) and, if conditional, y (B, K)."""
         return self.dec(z, y)
 
 

@@ -33,10 +33,12 @@ class Distributed:
 
     @property
     def main(self) -> bool:
+        """True on rank 0, the one process that writes files: logs, grids, checkpoints."""
         return self.rank == 0
 
     @property
     def enabled(self) -> bool:
+        """True with two or more processes; with one, every collective here is a no-op."""
         return self.world > 1
 
     def shard(self, x: Tensor) -> Tensor:
@@ -85,6 +87,7 @@ class Distributed:
         return bool(t.item() > 0)
 
     def barrier(self) -> None:
+        """Wait until every rank gets here; a no-op in a single process."""
         if self.enabled:
             dist.barrier()
 
@@ -123,11 +126,13 @@ def from_environment(device_name: str) -> tuple[Distributed, str]:
 
 
 def shutdown() -> None:
+    """Leave the process group that from_environment joined; a no-op when none was."""
     if dist.is_initialized():
         dist.destroy_process_group()
 
 
 def check_batch(batch_size: int, world: int) -> None:
+    """ConfigError unless the global batch_size divides evenly among `world` processes."""
     if batch_size % world:
         raise ConfigError(
             f"train.batch_size {batch_size} must divide among {world} processes "
@@ -149,6 +154,8 @@ class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
             raise ValueError(f"expected 2D or 4D input, got {x.ndim}D")
 
     def forward(self, x: Tensor) -> Tensor:
+        """Training with several processes: normalise by the global batch's per-channel mean and
+        variance, and update the running statistics from them; otherwise plain BatchNorm."""
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
         channels = x.shape[1]

@@ -6,16 +6,17 @@ class VaeganError(Exception):
 
 
 class ConfigError(VaeganError):
-    pass
+    """A config file, preset, --set or flag value that is invalid or contradicts another."""
 
 
 class DataError(VaeganError):
-    pass
+    """A data set's files are missing, unreadable or malformed, or hold too few images."""
 
 
 class CheckpointError(VaeganError):
-    pass
+    """A run, checkpoint, eval.json or attribute-vector file that is missing, unreadable or belongs
+    to another model."""
 
 
 class TrainingDiverged(VaeganError):
-    pass
+    """A loss or weight became NaN or inf, or the data-parallel ranks' copies came apart."""

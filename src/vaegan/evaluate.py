@@ -226,6 +226,7 @@ class Subject:
 
     @property
     def images(self) -> np.ndarray:
+        """The first n images of the split: uint8 (n, H, W, C)."""
         return self.dataset.images[: self.n]
 
     @property
@@ -234,6 +235,8 @@ class Subject:
         return condition_values(self.dataset, self.cfg.model, self.n)
 
     def judge(self, kind: str) -> Evaluator:
+        """The evaluator for `kind` (class, binary or real) on the model's device; VaeganError if it
+        was trained on another data set, image shape or target."""
         return load_judge(
             self.evaluator_dir, self.dataset.name, self.images, kind, self.model.device
         )
@@ -294,6 +297,7 @@ def judged_metrics(
 
 
 def check_metrics(metrics: tuple[str, ...], vectors: Path | None) -> None:
+    """VaeganError, before any work, for a metric not in METRICS or `edit` without vectors."""
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise VaeganError(f"unknown metric '{unknown[0]}' (known: {', '.join(METRICS)})")
@@ -332,6 +336,8 @@ def inception_metrics(
 
 
 def format_table(record: dict) -> str:
+    """An eval.json record as plain text: a row per metric, its setting, then the edit's and
+    similarity's rows where the record has them."""
     rows = [f"{'metric':10s} {'value':>12s}"]
     rows += [f"{k:10s} {v:12.5g}" for k, v in record["metrics"].items()]
     rows.append(

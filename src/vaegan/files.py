@@ -48,6 +48,7 @@ def file_digest(path: Path) -> hashlib._Hash:
 
 
 def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 8 MiB pieces."""
     return file_digest(path).hexdigest()
 
 
@@ -157,6 +158,8 @@ def load_weights(module: nn.Module, file: Path) -> None:
 
 
 def read_safetensors(file: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file, on the CPU; CheckpointError naming the file if it is
+    missing or unreadable."""
     if not file.is_file():
         raise CheckpointError(f"{file}: file not found")
     from safetensors.torch import load_file

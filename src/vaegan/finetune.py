@@ -82,6 +82,7 @@ class DisHidden(nn.Module):
         self.dis = dis
 
     def forward(self, x: Tensor) -> Tensor:
+        """x (B, C, H, W) -> Dis's hidden FC activations (B, dis_hidden)."""
         return self.dis.hidden(x)
 
 
@@ -94,6 +95,7 @@ class Classifier(nn.Module):
         self.head = nn.Linear(width, n_classes)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Class logits (B, classes): the linear head over the body's features (B, width)."""
         return self.head(self.body(x))
 
 
@@ -131,6 +133,7 @@ def build_classifier(model: VAEGAN, cfg: FinetuneConfig, n_classes: int, seed: i
 
 
 def class_count(data: Dataset) -> int:
+    """The data set's class names, or else its largest label + 1; DataError if it has no labels."""
     labels = targets_of(data, "classes")  # DataError when the data set has no labels
     return len(data.class_names) or int(labels.max(initial=0)) + 1
 

@@ -34,11 +34,15 @@ JUDGE_TARGET = {"class": "classes", "binary": "binary", "real": "real"}
 
 
 def default_evaluator(data_name: str) -> Path:
+    """evaluators/DATA_NAME under the working directory: where train-evaluator saves a judge, and
+    where evaluation looks for one."""
     return EVALUATORS_DIR / data_name
 
 
 @dataclass(frozen=True)
 class EvaluatorConfig:
+    """A judge's data set, image shape, target, names and training settings; in evaluator.json."""
+
     data: str
     image_size: int
     channels: int
@@ -76,12 +80,16 @@ class Evaluator(nn.Module):
         self.head = nn.Linear(c_in, len(cfg.names))
 
     def features(self, x: Tensor) -> Tensor:
+        """The last block's output averaged over space: (B, 4 * width), the domain FD's features."""
         return self.body(x).mean(dim=(2, 3))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Outputs (B, len(names)): class logits, attribute logits (binary) or scores (real)."""
         return self.head(self.features(x))
 
     def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        """Batch-mean loss for the target: cross-entropy over class ids (B,), BCE with logits over
+        0/1 attributes (B, A), or MSE over real-valued attributes (B, A)."""
         if self.cfg.target == "classes":
             return F.cross_entropy(outputs, targets)
         if self.cfg.target == "binary":
@@ -124,6 +132,8 @@ class Evaluator(nn.Module):
 
 
 def targets_of(data: Dataset, target: Target) -> np.ndarray:
+    """What a judge learns: labels (N,) for classes, else float32 attributes (N, A) of that kind;
+    DataError if the data set has none."""
     if target == "classes":
         if data.labels is None:
             raise DataError(f"data set '{data.name}' has no class labels")
@@ -184,6 +194,8 @@ def train_evaluator(
 
 
 def save_evaluator(model: Evaluator, score: float, out: Path) -> None:
+    """Write out/evaluator.safetensors (the weights) and out/evaluator.json (config and test score),
+    each atomically."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach() for k, v in model.state_dict().items()}

@@ -33,10 +33,12 @@ def conv_transpose(c_in: int, c_out: int) -> nn.ConvTranspose2d:
 
 
 def bn2d(c: int) -> nn.BatchNorm2d:
+    """BatchNorm over c feature maps with the code's eps and momentum (METHOD.md §1)."""
     return nn.BatchNorm2d(c, eps=BN_EPS, momentum=BN_MOMENTUM)
 
 
 def bn1d(c: int) -> nn.BatchNorm1d:
+    """BatchNorm over c features of an FC layer, with the code's eps and momentum."""
     return nn.BatchNorm1d(c, eps=BN_EPS, momentum=BN_MOMENTUM)
 
 
@@ -71,6 +73,7 @@ class JoinCondition(nn.Module):
     AppendSpatially). No parameters: the layer after it takes K more inputs."""
 
     def forward(self, h: Tensor, y: Tensor) -> Tensor:
+        """h (B, F) or (B, C, H, W) with y appended: (B, F + K) or (B, C + K, H, W)."""
         if h.ndim == 4:
             y = y[:, :, None, None].expand(-1, -1, *h.shape[2:])
         return torch.cat([h, y.to(h.dtype)], dim=1)
@@ -111,6 +114,7 @@ class Encoder(nn.Module):
         self.head = nn.Linear(cfg.enc_hidden, 2 * cfg.z_dim)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Images (B, C, H, W) in [-1, 1] -> mu and log sigma^2 of q(z|x), each (B, z)."""
         mu, logvar = self.head(run_layers(self.body, x, y)).chunk(2, dim=1)
         return mu, logvar
 
@@ -140,6 +144,7 @@ class Decoder(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        """Codes (B, z) -> images (B, C, H, W) in [-1, 1] (training mode: batch statistics)."""
         return run_layers(self.body, z, y)
 
 
@@ -300,6 +305,7 @@ class VAEGAN(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """Where the weights are (and where inputs are moved to)."""
         return next(self.parameters()).device
 
     @property

@@ -65,6 +65,7 @@ def lr_factor(cfg: OptimConfig, step: int, total_steps: int) -> float:
 def set_learning_rates(
     optimizers: dict[str, torch.optim.Optimizer], cfg: OptimConfig, step: int, total_steps: int
 ) -> None:
+    """Set each optimizer's lr to its network's base_lr times lr_factor at `step` (METHOD.md §3)."""
     factor = lr_factor(cfg, step, total_steps)
     for name, optimizer in optimizers.items():
         for group in optimizer.param_groups:

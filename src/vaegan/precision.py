@@ -16,6 +16,8 @@ DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class Precision:
+    """`train.precision` (fp32, bf16, fp16): the forward's autocast, and fp16's loss scaler."""
+
     def __init__(
         self, name: str = "fp32", device: torch.device | str = "cpu", init_scale: float = 2.0**16
     ) -> None:
@@ -29,27 +31,34 @@ class Precision:
         )
 
     def autocast(self) -> AbstractContextManager:
+        """Autocast to bf16/fp16 on the run's device type; a no-op context for fp32."""
         if self.dtype is None:
             return nullcontext()
         return torch.autocast(self.device_type, dtype=self.dtype)
 
     def scale(self, loss: Tensor) -> Tensor:
+        """The loss times the fp16 loss scale, before its gradient is taken; unchanged otherwise."""
         return self.scaler.scale(loss) if self.scaler else loss
 
     def step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Step `optimizer`; under fp16 its gradients are unscaled first, and the step is skipped if
+        one is inf or NaN."""
         if self.scaler:
             self.scaler.step(optimizer)  # unscales its gradients; skips the step on inf/NaN
         else:
             optimizer.step()
 
     def update(self) -> None:
+        """Adjust the fp16 loss scale, once per step after the optimizers; a no-op otherwise."""
         if self.scaler:
             self.scaler.update()
 
     def state_dict(self) -> dict | None:
+        """The fp16 scaler's state, for the checkpoint's trainer.json; None without a scaler."""
         return self.scaler.state_dict() if self.scaler else None
 
     def load_state_dict(self, state: dict | None) -> None:
+        """Restore the scaler saved by `state_dict`; ignored without a scaler or a saved state."""
         if self.scaler and state:
             self.scaler.load_state_dict(state)
 

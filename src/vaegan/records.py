@@ -30,6 +30,7 @@ SETTING_COLUMNS = ("step", "split", "n", "seed")
 
 
 def eval_file(run: Path) -> Path:
+    """The path of RUN/eval.json, whether or not it exists yet."""
     return Path(run) / EVAL_FILE
 
 
@@ -65,6 +66,8 @@ def edit_setting(record: dict) -> tuple | None:
 
 
 def setting_of(record: dict) -> tuple:
+    """The record's (data, split, n, seed, step): records equal in it scored the same images with
+    the same draws."""
     return tuple(record.get(k) for k in SETTING)
 
 

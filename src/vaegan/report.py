@@ -54,6 +54,8 @@ class RunRecord:
 
 
 def read_run(run: Path) -> RunRecord:
+    """A run folder as the report shows it: metrics.jsonl (lines cut short by a crash skipped),
+    config.json, eval.json's records and the samples/ grids; VaeganError without config.json."""
     run = Path(run)
     config_file = run / "config.json"
     if not config_file.is_file():
@@ -103,6 +105,7 @@ def curve_figure(records: list[RunRecord], title: str, keys: tuple[str, ...], lo
 
 
 def data_url(png: Path) -> str:
+    """A PNG file as a base64 data: URL, so that the page needs no file beside it."""
     return "data:image/png;base64," + base64.b64encode(png.read_bytes()).decode()
 
 
@@ -139,6 +142,8 @@ def grid_slider(record: RunRecord, index: int) -> str:
 
 
 def table(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    """An HTML table, a row per dict: floats to 5 significant digits, text escaped, gaps empty."""
+
     def cell(value: Any) -> str:
         if isinstance(value, float):
             return f"{value:.5g}"

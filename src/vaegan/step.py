@@ -39,10 +39,16 @@ from vaegan.precision import FP32, Precision
 
 @dataclass
 class Forward:
-    """What one forward pass yields: each network's own loss, and detached scalars to log."""
+    """What one forward pass yields: each network's own loss, and detached scalars to log.
+
+    `shared`: networks whose gradients one backward pass of the first one's loss gives exactly,
+    because their losses differ only by terms that do not reach the others' weights (VAE_Disl:
+    Enc's loss is L_prior + L_llike, Dec's L_llike, and L_prior does not depend on Dec).
+    """
 
     losses: dict[str, Tensor]
     stats: dict[str, Tensor]
+    shared: tuple[str, ...] = ()
 
 
 def repeat(y: Tensor | None, times: int) -> Tensor | None:
@@ -170,12 +176,15 @@ def vaegan_forward(
         l_pixel = gaussian_nll(x_tilde, x, cfg.pixel_sigma)
         l_llike = l_llike + cfg.pixel_weight * l_pixel
         stats["l_pixel"] = l_pixel.detach()
-    if model.cfg.base_variant == "vae_disl":
-        dec_loss = l_llike  # the learned similarity only; Dec gets no adversarial gradient
-    else:
-        dec_loss = cfg.gamma * l_llike + l_adv
     enc_loss = kl_weight * l_prior + l_llike  # no GAN term reaches Enc (pitfall 3)
-    return Forward(losses={"enc": enc_loss, "dec": dec_loss, "dis": l_dis}, stats=stats)
+    losses = {"enc": enc_loss, "dec": cfg.gamma * l_llike + l_adv, "dis": l_dis}
+    if model.cfg.base_variant == "vae_disl":
+        # Dec's loss is L_llike alone (no adversarial gradient): Enc's loss has the same gradient
+        # at Dec's weights, so one backward through Dis_l and Dec serves both (about 20 % fewer
+        # FLOPs than two, docs/PERFORMANCE.md).
+        losses["dec"] = l_llike
+        return Forward(losses=losses, stats=stats, shared=("enc", "dec"))
+    return Forward(losses=losses, stats=stats)
 
 
 def adversarial_networks(variant: str) -> tuple[str, ...]:
@@ -202,17 +211,29 @@ def gate(stats: dict[str, Tensor], cfg: LossConfig, variant: str) -> dict[str, b
 
 
 def gradients(
-    model: VAEGAN, losses: dict[str, Tensor], names: list[str], precision: Precision = FP32
+    model: VAEGAN,
+    losses: dict[str, Tensor],
+    names: list[str],
+    precision: Precision = FP32,
+    shared: tuple[str, ...] = (),
 ) -> dict[str, tuple[Tensor, ...]]:
     """Gradient of each named network's own loss with respect to its own parameters only
-    (of the scaled loss under fp16: the optimizer steps unscale them)."""
+    (of the scaled loss under fp16: the optimizer steps unscale them). The `shared` networks'
+    gradients come from one backward pass of the first one's loss (Forward.shared)."""
     nets = model.networks()
+    groups = [[name] for name in names if name not in shared]
+    if shared and all(name in names for name in shared):
+        groups.insert(0, list(shared))
+    else:
+        groups = [[name] for name in names]
     grads = {}
-    for i, name in enumerate(names):
-        params = list(nets[name].parameters())
-        last = i == len(names) - 1
-        loss = precision.scale(losses[name])
-        grads[name] = torch.autograd.grad(loss, params, retain_graph=not last)
+    for i, group in enumerate(groups):
+        params = [list(nets[name].parameters()) for name in group]
+        last = i == len(groups) - 1
+        loss = precision.scale(losses[group[0]])
+        flat = torch.autograd.grad(loss, [p for ps in params for p in ps], retain_graph=not last)
+        for name, ps in zip(group, params, strict=True):
+            grads[name], flat = flat[: len(ps)], flat[len(ps) :]
     return grads
 
 
@@ -241,7 +262,8 @@ def train_step(
     gated = gate(out.stats, cfg, model.cfg.base_variant)
     skip = {name for name, update in gated.items() if not update}
     names = [name for name in out.losses if name not in skip]
-    grads = dist.mean_gradients(gradients(model, out.losses, names, precision), model)
+    grads = gradients(model, out.losses, names, precision, out.shared)
+    grads = dist.mean_gradients(grads, model)
     nets = model.networks()
     for name, net_grads in grads.items():
         for p, g in zip(nets[name].parameters(), net_grads, strict=True):

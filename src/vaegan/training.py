@@ -108,17 +108,20 @@ class Metrics:
             atomic_write_text(path, "".join(ln + "\n" for ln in kept))
 
     def write(self, line: dict[str, float]) -> None:
+        """Append `line` to metrics.jsonl, and its scalars to TensorBoard if the run logs there."""
         with self.path.open("a") as f:
             f.write(json.dumps(line) + "\n")
         if self.board is not None:
             self.board.scalars(line)
 
     def add(self, stats: dict[str, torch.Tensor | float]) -> None:
+        """Add one step's stats to the sums; tensors stay on the device (no host sync)."""
         for key, value in stats.items():
             self.sums[key] = self.sums.get(key, 0.0) + value
         self.count += 1
 
     def flush(self, step: int, batch_size: int) -> dict[str, float]:
+        """Write and return the means since the last flush, with `images_per_s`; then start anew."""
         on_device = [k for k, v in self.sums.items() if torch.is_tensor(v)]
         synced = torch.stack([self.sums[k].float() for k in on_device]).tolist()  # one sync
         sums = self.sums | dict(zip(on_device, synced, strict=True))
@@ -383,6 +386,8 @@ def train_in(
 
 
 def make_batches(cfg: RunConfig, train_set: Dataset, device: torch.device) -> Batches:
+    """The training set's batches on `device`, seeded by `train.seed`, flipped as `data.flip` says,
+    with each image's condition y for conditional models."""
     conditions = condition_values(train_set, cfg.model)  # conditional models' y, per image
     return Batches(
         train_set.images,
@@ -412,10 +417,13 @@ def load_data(
 
 
 def memory_format(cfg: RunConfig) -> torch.memory_format:
+    """torch.channels_last when `train.channels_last` is set, else the contiguous (NCHW) format."""
     return torch.channels_last if cfg.train.channels_last else torch.contiguous_format
 
 
 def build_model(cfg: RunConfig, device: torch.device) -> VAEGAN:
+    """A fresh model on `device`, its weights drawn from `train.seed`; SyncBatchNorm, memory format
+    and torch.compile as the config asks."""
     torch.manual_seed(cfg.train.seed)  # initial weights are a function of the seed
     model = VAEGAN(cfg.model).to(device)
     if cfg.train.sync_batchnorm:
@@ -489,10 +497,12 @@ class Checkpointer:
         self.nonfinite = torch.zeros((), dtype=torch.bool, device=model.device)
 
     def watch(self, stats: dict[str, torch.Tensor | float]) -> None:
+        """Note on the device, without a sync, whether a loss (`l_*` stat) is NaN or inf."""
         losses = [v for k, v in stats.items() if k.startswith("l_")]
         self.nonfinite |= ~torch.isfinite(torch.stack(losses)).all()  # alike on every rank
 
     def diverged(self, at: int) -> TrainingDiverged:
+        """The error to raise: between which steps it failed, which checkpoint is intact, a hint."""
         kept = (
             f"the last good checkpoint (step {self.last_saved}) is intact"
             if self.last_saved
@@ -515,6 +525,8 @@ class Checkpointer:
         return bool(weights_ok & ~self.nonfinite)
 
     def save(self, at: int) -> None:
+        """Checkpoint step `at` (the main rank writes, all ranks wait). TrainingDiverged instead,
+        the last checkpoint kept, if a loss or weight is NaN or inf or the ranks' weights differ."""
         if not self.finite_so_far():
             raise self.diverged(at)
         self.dist.check_agree(list(self.model.state_dict().values()), "weights")

@@ -55,6 +55,7 @@ COMMANDS = (
 
 
 def parser() -> argparse.ArgumentParser:
+    """The `vaegan` parser: --log-level, --version and one subcommand per entry of COMMANDS."""
     p = argparse.ArgumentParser(
         prog="vaegan", description="VAE/GAN (Larsen et al. 2016): train, sample, reconstruct."
     )
@@ -72,6 +73,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run `vaegan` on `argv` (default sys.argv). Returns the exit status: 0, 2 after a VaeganError
+    or a file error (one line on stderr, no traceback), 130 after Ctrl-C."""
     args = parser().parse_args(argv)
     configure_logging(args.log_level)
     try:

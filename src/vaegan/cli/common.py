@@ -104,6 +104,7 @@ def load_options(args: argparse.Namespace, spec, **more):  # spec: vaegan.data.D
 
 
 def add_cache_flag(p: argparse.ArgumentParser) -> None:
+    """--cache-dir: where preprocessed data sets are kept (default $XDG_CACHE_HOME/vaegan)."""
     p.add_argument(
         "--cache-dir",
         type=Path,

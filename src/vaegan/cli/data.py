@@ -10,6 +10,7 @@ from vaegan.names import DATASET_NAMES, DOWNLOADABLE
 
 
 def add_data(sub: Subparsers) -> None:
+    """The `data` subcommands: `info NAME`, `download NAME --to DIR` and `obtain NAME`."""
 
     d = sub.add_parser("data", help="inspect and download data sets").add_subparsers(
         dest="data_command", required=True
@@ -43,6 +44,8 @@ def add_data(sub: Subparsers) -> None:
 
 
 def cmd_data_info(args: argparse.Namespace) -> None:
+    """Print images per split, image shape, classes and attributes, and save a preview grid of the
+    first split's first 64 images (default CACHE/previews/NAME-preview.png)."""
     from vaegan.data import DATASETS, describe, load_dataset
     from vaegan.data.cache import default_cache_dir
     from vaegan.images import save_images
@@ -81,6 +84,7 @@ def cmd_data_info(args: argparse.Namespace) -> None:
 
 
 def cmd_data_obtain(args: argparse.Namespace) -> None:
+    """Print the folder holding NAME and how it got there: installed, cached, apt or downloaded."""
     from vaegan.data import DATASETS
     from vaegan.data.obtain import obtain
 
@@ -90,6 +94,7 @@ def cmd_data_obtain(args: argparse.Namespace) -> None:
 
 
 def cmd_data_download(args: argparse.Namespace) -> None:
+    """Download NAME into --to, SHA-256 verified and resumable, and print each file's path."""
     from vaegan.data.download import download
 
     for path in download(args.name, Path(args.to), mirror=args.mirror, progress=not args.quiet):

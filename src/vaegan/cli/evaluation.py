@@ -17,6 +17,7 @@ from vaegan.names import DATASET_NAMES, DEFAULT_STRENGTH, METRICS
 
 
 def add_train_evaluator(sub: Subparsers) -> None:
+    """`train-evaluator`'s flags: --data, --target, --steps, --seed, --out (evaluators/DATA)."""
     e = sub.add_parser(
         "train-evaluator", help="train the independent classifier that judges models"
     )
@@ -36,6 +37,7 @@ def add_train_evaluator(sub: Subparsers) -> None:
 
 
 def cmd_train_evaluator(args: argparse.Namespace) -> None:
+    """Train the judge on the train split, score it on the test split and save it in --out."""
     from vaegan.data import DATASETS, load_dataset
     from vaegan.devices import resolve_device
     from vaegan.judge import SCORE, default_evaluator, train_evaluator
@@ -68,6 +70,8 @@ def cmd_train_evaluator(args: argparse.Namespace) -> None:
 
 
 def add_evaluate(sub: Subparsers) -> None:
+    """`evaluate RUN`'s flags: --metrics (default fd,recon), --split, --n, --seed, and --vectors,
+    --attrs and --strength for the edit metric."""
 
     v = sub.add_parser("evaluate", help="metrics of a run against a data split (RUN/eval.json)")
     v.add_argument("run", type=Path)
@@ -104,6 +108,8 @@ def add_evaluate(sub: Subparsers) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    """Score RUN on the chosen split (default: the run's data set), print the table and merge the
+    record into RUN/eval.json."""
     from vaegan.checkpoint import find_checkpoint
     from vaegan.config import RunConfig
     from vaegan.data.cache import default_cache_dir

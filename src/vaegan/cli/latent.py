@@ -29,6 +29,7 @@ DECODE_BATCH = 1_000  # codes decoded at once, so that memory does not grow with
 
 
 def add_sample(sub: Subparsers) -> None:
+    """`sample RUN --out FILE`: --n draws, --seed, and --condition for conditional models."""
     s = add_run_command(sub, "sample", "decode draws of z ~ N(0, I)", cmd_sample, draws_z=True)
     s.add_argument("--n", type=count(1, MAX_SAMPLES), default=64)
     s.add_argument(
@@ -42,6 +43,8 @@ def add_sample(sub: Subparsers) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
+    """Decode --n codes drawn from the run's prior, DECODE_BATCH at a time, and print the file
+    written; class-conditional runs get a column per class."""
     import numpy as np
     import torch
 
@@ -89,6 +92,7 @@ def sample_conditions(args: argparse.Namespace, cfg: RunConfig) -> torch.Tensor 
 
 
 def add_reconstruct(sub: Subparsers) -> None:
+    """`reconstruct RUN --out FILE`: --n held-out images (default 32) and the data flags."""
     c = add_run_command(
         sub, "reconstruct", "encode and decode held-out images (z = mu)", cmd_reconstruct
     )
@@ -97,6 +101,8 @@ def add_reconstruct(sub: Subparsers) -> None:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
+    """Reconstruct the first --n held-out images (z = mu, each under its own condition): a .png
+    interleaves rows of originals and reconstructions, a .npy holds the reconstructions alone."""
     import torch
 
     from vaegan.checkpoint import load_model
@@ -118,6 +124,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
 
 
 def add_interpolate(sub: Subparsers) -> None:
+    """`interpolate RUN --out FILE`: --pairs, --steps (ends included), --mode and --gif."""
     c = add_run_command(
         sub, "interpolate", "decode latent paths between pairs of images", cmd_interpolate
     )
@@ -133,6 +140,8 @@ def add_interpolate(sub: Subparsers) -> None:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> None:
+    """A row per pair of held-out images: the decoded path between their codes, and with --gif an
+    animation of every path; unconditional models only."""
     import torch
 
     from vaegan.checkpoint import load_model
@@ -155,6 +164,7 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 
 
 def add_walk(sub: Subparsers) -> None:
+    """`walk RUN --out FILE.gif|.png`: --n walkers, --frames, --leg, --change and --columns."""
     w = add_run_command(
         sub,
         "walk",
@@ -175,6 +185,8 @@ def add_walk(sub: Subparsers) -> None:
 
 
 def cmd_walk(args: argparse.Namespace) -> None:
+    """Decode --n random walks through z ~ N(0, I): a .gif of every frame, or a .png row of
+    --columns frames per walker; unconditional models only."""
     import numpy as np
     import torch
 
@@ -200,6 +212,7 @@ def cmd_walk(args: argparse.Namespace) -> None:
 
 
 def add_edit(sub: Subparsers) -> None:
+    """`edit RUN --vectors FILE --out FILE`: --attrs, --n, --strength S and the data flags."""
     c = add_run_command(
         sub, "edit", "add attribute vectors to held-out images (the paper's figure)", cmd_edit
     )
@@ -216,6 +229,8 @@ def add_edit(sub: Subparsers) -> None:
 
 
 def cmd_edit(args: argparse.Namespace) -> None:
+    """A row per held-out image: input, reconstruction, then z + S v_a decoded for each attribute;
+    CheckpointError if the vectors were computed with another model."""
     from vaegan.attributes import AttributeVectors
     from vaegan.checkpoint import load_model
     from vaegan.devices import resolve_device
@@ -232,6 +247,7 @@ def cmd_edit(args: argparse.Namespace) -> None:
 
 
 def add_attributes(sub: Subparsers) -> None:
+    """`attributes compute RUN --out FILE`: --attrs, --n, data flags (default split: train)."""
     a = sub.add_parser("attributes", help="visual attribute vectors").add_subparsers(
         dest="attributes_command", required=True
     )
@@ -251,6 +267,8 @@ def add_attributes(sub: Subparsers) -> None:
 
 
 def cmd_attributes_compute(args: argparse.Namespace) -> None:
+    """Compute the run's attribute vectors (METHOD.md §5.2), print each one's image counts with and
+    without it and its length |v|, and save them."""
     from vaegan.attributes import compute_attribute_vectors
     from vaegan.checkpoint import load_model
     from vaegan.data import load_run_data

@@ -14,6 +14,7 @@ SERVE_PACKAGES = ("starlette", "uvicorn", "multipart", "python_multipart")  # th
 
 
 def add_compare(sub: Subparsers) -> None:
+    """`compare RUN...`'s flags: the runs, and --format (markdown, the default, or csv)."""
     c = sub.add_parser("compare", help="config differences and metrics of several runs")
     c.add_argument("runs", type=Path, nargs="+")
     c.add_argument("--format", choices=("markdown", "csv"), default="markdown")
@@ -21,12 +22,15 @@ def add_compare(sub: Subparsers) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
+    """Print the runs' differing config keys and eval.json metrics, a row per run and setting."""
     from vaegan.compare import format_comparison
 
     print(format_comparison(args.runs, args.format), end="")
 
 
 def add_finetune(sub: Subparsers) -> None:
+    """`finetune RUN --labels N`'s flags: --features, --from-scratch, --freeze, --seeds, --steps,
+    --batch-size, --lr and --out (§5.4)."""
 
     f = sub.add_parser(
         "finetune", help="few-label classifier on a run's Enc or Dis vs from scratch (§5.4)"
@@ -68,6 +72,8 @@ def add_finetune(sub: Subparsers) -> None:
 
 
 def cmd_finetune(args: argparse.Namespace) -> None:
+    """Train the few-label classifier over the flags' seeds, merge the result into --out (default
+    RUN/finetune.json) and print every setting recorded there."""
     # Flags left out keep FinetuneConfig's defaults (lr: chosen by --freeze).
     from vaegan.devices import resolve_device
     from vaegan.finetune import FinetuneConfig, finetune_run, format_results, record_result
@@ -95,6 +101,7 @@ def cmd_finetune(args: argparse.Namespace) -> None:
 
 
 def add_report(sub: Subparsers) -> None:
+    """`report RUN...`'s flags: the runs (several are overlaid) and --out."""
     r = sub.add_parser("report", help="one self-contained HTML page of runs: curves, grids, config")
     r.add_argument("runs", type=Path, nargs="+", help="run directories (several: overlaid)")
     r.add_argument("--out", type=Path, help="default: RUN/report.html for one run, report.html")
@@ -102,6 +109,7 @@ def add_report(sub: Subparsers) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    """Write the HTML report (default RUN/report.html, or ./report.html for several runs)."""
     from vaegan.report import write_report
 
     out = args.out or (args.runs[0] / "report.html" if len(args.runs) == 1 else Path("report.html"))
@@ -109,6 +117,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def add_serve(sub: Subparsers) -> None:
+    """`serve RUN`'s flags: --host (default 127.0.0.1: this machine only), --port and --device."""
     s = sub.add_parser("serve", help="the latent explorer: a web page over a trained run")
     s.add_argument("run", type=Path, help="run directory (or its checkpoint folder)")
     s.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1: this machine only")
@@ -119,6 +128,8 @@ def add_serve(sub: Subparsers) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    """Serve the latent explorer until Ctrl-C; VaeganError naming the package when the `serve` extra
+    is not installed."""
     try:  # late: the web server's imports only for this command
         from vaegan.explorer.app import serve
     except ModuleNotFoundError as err:
@@ -132,6 +143,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def add_export(sub: Subparsers) -> None:
+    """`export RUN DIR`'s flags: the run, the model folder to write, and --onnx."""
     e = sub.add_parser(
         "export", help="a run as a model folder: weights, config, model card (docs/EXPORT.md)"
     )
@@ -144,6 +156,7 @@ def add_export(sub: Subparsers) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
+    """Export RUN into DIR (docs/EXPORT.md); print each file's size and the exported metrics."""
     from vaegan.card import metric_rows
     from vaegan.export import export_model
     from vaegan.records import read_evaluations
@@ -156,6 +169,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def add_push(sub: Subparsers) -> None:
+    """`push RUN OWNER/NAME`'s flags: --private, --onnx, --token (default: HF_TOKEN or login)."""
     p = sub.add_parser(
         "push", help="export a run to a Hugging Face Hub repository (docs/EXPORT.md)"
     )
@@ -168,6 +182,7 @@ def add_push(sub: Subparsers) -> None:
 
 
 def cmd_push(args: argparse.Namespace) -> None:
+    """Export RUN to the Hub repository (created if missing) and print its URL."""
     from vaegan.hub import push
 
     url = push(args.run, args.repo, private=args.private, token=args.token, onnx=args.onnx)

@@ -129,6 +129,8 @@ TRAIN_FLAGS = {
 
 
 def add_train(sub: Subparsers) -> None:
+    """`train --out RUN`'s flags: --preset, --config, --set, --resume, one flag per common config
+    field (CONFIG_FLAGS), --quiet and --cache-dir."""
     t = sub.add_parser("train", help="train a model into a run directory")
     t.add_argument("--out", required=True, help="run directory")
     t.add_argument(
@@ -157,6 +159,8 @@ def add_train(sub: Subparsers) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    """Train (or with --resume continue) the run in --out; the main rank then prints where the
+    checkpoint, metrics and latest grids are."""
     from vaegan.training import train
 
     cfg = build_config(args)
@@ -213,6 +217,7 @@ def layered_config(args: argparse.Namespace) -> RunConfig:
 
 
 def add_config(sub: Subparsers) -> None:
+    """`config show`'s flags: --preset, --config, --set and --data, as `train` takes them."""
     c = sub.add_parser("config", help="configs: show the one a train command would resolve")
     show = c.add_subparsers(dest="config_command", required=True).add_parser(
         "show", help="print the resolved config (every field) as JSON"
@@ -230,4 +235,5 @@ def add_config(sub: Subparsers) -> None:
 
 
 def cmd_config_show(args: argparse.Namespace) -> None:
+    """Print the config those flags resolve to, every field, as indented JSON."""
     print(json.dumps(layered_config(args).to_dict(), indent=2))

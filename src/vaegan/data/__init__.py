@@ -55,6 +55,7 @@ class DatasetSpec:
     optional: tuple[str, ...] = ()  # splits a usual download leaves out (SVHN's extra)
 
     def splits_in(self, root: Path) -> tuple[str, ...]:
+        """The splits `root` has: what `available` finds there, or else all of `splits`."""
         return self.available(root) if self.available else self.splits
 
     def absent_optional(self, root: Path) -> tuple[str, ...]:

@@ -50,6 +50,7 @@ class Batches:
         self._epoch, self._order = -1, torch.empty(0)
 
     def order(self, epoch: int) -> Tensor:
+        """The permutation (N,) of `epoch` on the device, drawn from (seed, epoch); cached."""
         if epoch != self._epoch:
             g = torch.Generator().manual_seed(stream_seed(self.seed, epoch))
             perm = torch.randperm(len(self.images), generator=g)
@@ -57,6 +58,7 @@ class Batches:
         return self._order
 
     def index(self, step: int) -> Tensor:
+        """Indices (batch_size,) of batch `step`'s images: a slice of its epoch's permutation."""
         epoch, i = divmod(step, self.per_epoch)
         return self.order(epoch)[i * self.batch_size : (i + 1) * self.batch_size]
 

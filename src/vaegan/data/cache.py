@@ -32,6 +32,7 @@ ARRAYS = ("images", "labels", "attributes")
 
 
 def default_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/vaegan, or ~/.cache/vaegan when XDG_CACHE_HOME is unset."""
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vaegan"
 
 
@@ -64,6 +65,8 @@ def walk(folder: str) -> list[tuple[str, os.stat_result]]:
 
 
 def cache_key(name: str, split: str, options: LoadOptions, inputs: list[Path]) -> dict:
+    """What names a cache entry: the format version, data set, split, preprocessing options and the
+    inputs' identity (input_identity)."""
     return {
         "format": CACHE_FORMAT,
         "data": name,
@@ -96,10 +99,12 @@ def cached_dataset(cache_dir: Path | None, key: dict, build: Callable[[], Datase
 
 
 class CorruptEntry(Exception):
-    pass
+    """A cache entry whose files do not match its meta.json: reported, deleted and rebuilt."""
 
 
 def write_entry(entry: Path, digest: str, dataset: Dataset) -> None:
+    """Save `dataset`'s arrays and meta.json (each array's SHA-256) in a temporary folder, then
+    rename it to `entry`; if another process got there first, its entry is kept."""
     entry.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}."))
     try:

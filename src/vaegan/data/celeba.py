@@ -89,6 +89,7 @@ def read_partition(path: Path, known: set[str], images_source: Path) -> list[tup
 
 
 def open_zip(path: Path) -> zipfile.ZipFile:
+    """The zip archive at `path`; DataError naming it if it is truncated, corrupt or unreadable."""
     try:
         return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as err:
@@ -97,6 +98,8 @@ def open_zip(path: Path) -> zipfile.ZipFile:
 
 
 def load_celeba(root: Path, split: str, options: LoadOptions, progress: bool = True) -> Dataset:
+    """The split's images (by list_eval_partition.txt) with the 40 attributes as binary 0/1; cropped
+    by default to METHOD.md §5.1's 148x148 box."""
     images_path, attributes_path, partition_path = celeba_inputs(root, split)
     names, rows = read_attributes(attributes_path)
     archive = open_zip(images_path) if images_path.suffix == ".zip" else None

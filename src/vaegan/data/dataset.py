@@ -67,10 +67,12 @@ class Dataset:
 
     @property
     def image_size(self) -> int:
+        """Side of the images in pixels, H of (N, H, W, C); the loaders make them square."""
         return self.images.shape[1]
 
     @property
     def channels(self) -> int:
+        """C of (N, H, W, C): 1 (grey) or 3 (RGB)."""
         return self.images.shape[3]
 
     def annotation(self, why: str) -> tuple[Literal["class", "binary", "real"], tuple[str, ...]]:

@@ -50,6 +50,8 @@ class ImageSource:
 
 
 def check_dimensions(source: ImageSource, size: tuple[int, int]) -> None:
+    """Refuse an image of more than MAX_PIXELS pixels (4096x4096) before decoding it; `size` is
+    (width, height) from its header."""
     width, height = size
     if width * height > MAX_PIXELS:
         raise DataError(
@@ -132,6 +134,7 @@ def decode_images(
 
 
 def try_decode(source: ImageSource, mode: str, skip_bad: bool) -> np.ndarray | None:
+    """decode_one's image, or None for a bad image when `skip_bad`; otherwise its DataError."""
     try:
         return decode_one(source, mode)
     except DataError:
@@ -170,6 +173,8 @@ class SizeCheck:
         self.first: tuple[str, tuple[int, ...]] | None = None
 
     def check(self, name: str, shape: tuple[int, ...]) -> None:
+        """With resizing off: DataError if this cropped image's (H, W) differs from the first one's
+        or from image_size square."""
         if self.options.resize:
             return
         if self.first is None:

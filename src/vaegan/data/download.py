@@ -29,6 +29,8 @@ USER_AGENT = "vaegan-data-download"  # some hosts refuse urllib's default "Pytho
 
 @dataclass(frozen=True)
 class RemoteFile:
+    """A file to download, and the SHA-256 it must have to be kept."""
+
     url: str  # full URL
     name: str  # file name to write in the target dir (usually the URL's last part)
     sha256: str  # hex digest of the official file

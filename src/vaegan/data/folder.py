@@ -29,6 +29,7 @@ def image_files(root: Path) -> list[Path]:
 
 
 def has_split_folders(root: Path) -> bool:
+    """True when `root` has both train/ and test/ subfolders, which are then the splits."""
     return (root / "train").is_dir() and (root / "test").is_dir()
 
 
@@ -38,6 +39,7 @@ def folder_splits(root: Path) -> tuple[str, ...]:
 
 
 def folder_inputs(root: Path, split: str) -> list[Path]:
+    """The whole folder, whatever the split: a change to any file beneath it misses the cache."""
     return [root]
 
 
@@ -66,6 +68,8 @@ def split_files(root: Path, split: str, seed: int) -> tuple[Path, list[Path]]:
 
 
 def load_folder(root: Path, split: str, options: LoadOptions, progress: bool = True) -> Dataset:
+    """The split's images, labelled by class subfolder where there are two or more (ids from the
+    training images' names); DataError if the split has no image files."""
     base, files = split_files(root, split, options.split_seed)
     if not files:
         raise DataError(f"{base}: no image files ({', '.join(IMAGE_SUFFIXES)}) in split '{split}'")

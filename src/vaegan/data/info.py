@@ -6,6 +6,7 @@ from vaegan.data.dataset import Dataset
 
 
 def shorten(names: tuple[str, ...], limit: int = 8) -> str:
+    """The first `limit` names, comma-separated, with ", ..." when there are more."""
     return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 

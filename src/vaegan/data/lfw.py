@@ -33,6 +33,8 @@ Key = tuple[str, int]  # (person with underscores, image number)
 
 
 def lfw_inputs(root: Path, split: str = "") -> list[Path]:
+    """The images (folder or .tgz, deep-funneled first) and lfw_attributes.txt; DataError if either
+    is missing."""
     images = next((root / s for s in IMAGE_SOURCES if (root / s).exists()), None)
     if images is None:
         raise DataError(f"{root}: none of {', '.join(IMAGE_SOURCES)} found (LFW's images)")
@@ -113,6 +115,9 @@ def people_disjoint_test(keys: list[Key], seed: int) -> set[str]:
 
 
 def load_lfw(root: Path, split: str, options: LoadOptions, progress: bool = True) -> Dataset:
+    """The split's images with their 73 real-valued attribute scores. Train and test are
+    people-disjoint (about 10% of images in test, drawn from split_seed); images without a row and
+    rows without an image are left out and reported. Crop: METHOD.md §5.3's centre 150x150."""
     images_path, attributes_path = lfw_inputs(root, split)
     names, rows = read_attributes(attributes_path)
     files = list_images(images_path)  # key -> name inside the folder or archive
@@ -180,6 +185,7 @@ ARCHIVE_ERRORS = (tarfile.TarError, OSError, EOFError, zlib.error)
 
 
 def open_tgz(path: Path) -> tarfile.TarFile:
+    """The gzipped tar archive at `path`; DataError naming it if it cannot be opened."""
     try:
         return tarfile.open(path, "r:gz")
     except ARCHIVE_ERRORS as err:
@@ -188,6 +194,7 @@ def open_tgz(path: Path) -> tarfile.TarFile:
 
 @contextmanager
 def archive_errors(path: Path) -> Iterator[None]:
+    """Turn an error reading the archive at `path` inside the block into a DataError naming it."""
     try:
         yield
     except ARCHIVE_ERRORS as err:

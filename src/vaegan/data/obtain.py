@@ -29,6 +29,7 @@ def download_dir(name: str, cache_dir: Path | None = None) -> Path:
 
 
 def apt_usable() -> bool:
+    """True when apt-get is on the PATH and this process runs as root."""
     return shutil.which("apt-get") is not None and hasattr(os, "geteuid") and os.geteuid() == 0
 
 
@@ -49,6 +50,7 @@ class Means:
 
 
 def complete(folder: Path, name: str) -> bool:
+    """True when `folder` holds every file SOURCES lists for `name` (a finished download)."""
     return all((folder / file.name).is_file() for file in SOURCES.get(name, ()))
 
 

@@ -19,6 +19,7 @@ CLASSES = tuple(str(d) for d in range(10))
 
 
 def svhn_file(root: Path, split: str) -> Path:
+    """ROOT/SPLIT_32x32.mat; DataError if it is missing."""
     path = root / f"{split}_32x32.mat"
     if not path.is_file():
         raise DataError(f"{path}: file not found (SVHN's cropped digits, *_32x32.mat)")
@@ -50,6 +51,8 @@ def read_svhn_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_svhn(root: Path, split: str, options: LoadOptions, progress: bool = True) -> Dataset:
+    """The split's 32x32 digits with labels 0-9 (the file's 10 read as 0), never cropped; channels
+    and size converted as `options` say."""
     path = svhn_file(root, split)
     images, labels = read_svhn_mat(path)
     images = preprocess_array(images, options, None, str(path))  # square already: no crop

@@ -48,6 +48,8 @@ def center_box(height: int, width: int) -> Box:
 
 
 def crop(images: np.ndarray, box: Box | None) -> np.ndarray:
+    """images (N, H, W, C) cut to box (top, left, height, width); None keeps them whole. DataError
+    if the box does not fit."""
     if box is None:
         return images
     top, left, height, width = box
@@ -73,6 +75,8 @@ def to_channels(images: np.ndarray, channels: int) -> np.ndarray:
 
 
 def gaussian_kernel(sigma: float) -> torch.Tensor:
+    """A normalised 1-D Gaussian of std `sigma` pixels, radius ceil(3 sigma) (at least 1): float32
+    (2 radius + 1,)."""
     radius = max(1, math.ceil(3 * sigma))
     x = torch.arange(-radius, radius + 1, dtype=torch.float32)
     kernel = torch.exp(-0.5 * (x / sigma) ** 2)

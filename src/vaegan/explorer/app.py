@@ -108,6 +108,7 @@ async def read_upload(request: Request) -> tuple[bytes, str]:
 
 
 def content_length(request: Request) -> int:
+    """The Content-Length header in bytes (0 when absent); BadRequest if it is not a number."""
     try:
         return int(request.headers.get("content-length") or 0)
     except ValueError:
@@ -134,6 +135,7 @@ async def json_body(request: Request) -> dict:
 
 
 async def bad_request(request: Request, err: Exception) -> JSONResponse:
+    """A BadRequest as JSON {"error": message}: HTTP 413 for TooLarge, 400 otherwise."""
     status = 413 if isinstance(err, TooLarge) else 400
     return JSONResponse({"error": str(err)}, status_code=status)
 
@@ -144,6 +146,8 @@ async def http_error(request: Request, err: HTTPException) -> JSONResponse:
 
 
 def serve(run: Path, host: str, port: int, device: str, cache_dir: Path | None) -> None:
+    """Serve the explorer of `run` at http://HOST:PORT/ until Ctrl-C; bound to a loopback address,
+    it answers only local Host headers."""
     import uvicorn
 
     from vaegan.devices import resolve_device

@@ -47,12 +47,18 @@ class TooLarge(BadRequest):
 
 @dataclass(frozen=True)
 class Direction:
+    """A slider's direction in z: an attribute vector, or a principal direction of the test codes
+    scaled to one standard deviation."""
+
     name: str
     kind: str  # "class", "binary", "real" (attribute vectors) or "principal"
     vector: Tensor  # (z,)
 
 
 class LatentSpace:
+    """A run's model with its encoded test images, slider directions and uploaded codes: the
+    explorer's state, shared by every request."""
+
     def __init__(self, run: Path, device: torch.device, cache_dir: Path | None = None) -> None:
         self.run = Path(run)
         self.model, self.cfg = load_model(run, device)
@@ -67,6 +73,7 @@ class LatentSpace:
 
     @torch.inference_mode()
     def encode(self, images: np.ndarray) -> Tensor:
+        """Codes mu(x) (N, z) of uint8 images (N, H, W, C), encoded 500 at a time."""
         return torch.cat(
             [
                 self.model.encode(
@@ -93,6 +100,7 @@ class LatentSpace:
         ]
 
     def principal(self) -> list[Direction]:
+        """The top PRINCIPAL directions of the centred test codes (SVD), one std long each."""
         centred = self.test_codes - self.test_codes.mean(0)
         _, s, vt = torch.linalg.svd(centred.double(), full_matrices=False)
         std = s / (len(centred) - 1) ** 0.5
@@ -127,6 +135,8 @@ class LatentSpace:
         raise BadRequest(f"unknown base '{kind}' (seed, test or upload)")
 
     def moved(self, z: Tensor, sliders: dict) -> Tensor:
+        """z + value * direction for each {name: value} slider; BadRequest for an unknown name or a
+        value outside [-SLIDER_LIMIT, SLIDER_LIMIT]."""
         if not isinstance(sliders, dict):
             raise BadRequest("sliders must be an object {name: value}")
         for name, value in sliders.items():
@@ -147,14 +157,17 @@ class LatentSpace:
     # ---- images -----------------------------------------------------------------------------
 
     def render(self, base: dict, sliders: dict) -> bytes:
+        """PNG of the image decoded from `base`'s code moved by `sliders`."""
         z = self.moved(self.code(base), sliders)
         return png(self.decode(z[None]))
 
     def decode(self, z: Tensor) -> np.ndarray:
+        """uint8 images (N, H, W, C) from codes (N, z); one model pass at a time across requests."""
         with self.lock, torch.inference_mode():
             return to_uint8(self.model.decode(z))
 
     def test_image(self, index: int) -> bytes:
+        """PNG of test image `index` at the model's size; BadRequest if it is out of range."""
         return png(
             self.test_images[whole_number(index, 0, len(self.test_images) - 1, "test image")][None]
         )
@@ -189,6 +202,7 @@ class LatentSpace:
 
 
 def whole_number(value: object, low: int, high: int, what: str) -> int:
+    """`value` if it is an int (not a bool) in [low, high]; BadRequest naming `what` otherwise."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise BadRequest(f"{what} must be a whole number in [{low}, {high}], got {value!r}")
     return value

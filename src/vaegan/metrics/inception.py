@@ -87,6 +87,8 @@ class InceptionFeatures(nn.Module):
         self.net = convert(script).eval().to(memory_format=torch.channels_last)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Features (B, 2048) of images (B, 1 or 3, H, W) in [-1, 1], rounded to uint8 levels and
+        resized to 299x299 (TF1's bilinear); VaeganError for any other shape."""
         if x.ndim != 4 or x.shape[1] not in (1, 3):
             raise VaeganError(
                 f"Inception features need (B, 1 or 3, H, W) images, got {tuple(x.shape)}"

@@ -37,6 +37,7 @@ class FoldedConv(nn.Module):
             self.conv.bias.copy_(layer.beta.detach() - layer.mean.detach() * scale)
 
     def forward(self, x: Tensor) -> Tensor:
+        """relu(conv(x)), the BatchNorm already folded into the conv's weight and bias."""
         return F.relu(self.conv(x), inplace=True)
 
 
@@ -48,6 +49,7 @@ class Branches(nn.Module):
         self.branches = nn.ModuleList(children)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Every branch's output for x, concatenated along channels."""
         return torch.cat([branch(x) for branch in self.branches], 1)
 
 
@@ -59,6 +61,7 @@ class BlockE(nn.Module):
         self.parts = nn.ModuleDict({name: convert(m) for name, m in block.named_children()})
 
     def forward(self, x: Tensor) -> Tensor:
+        """The 1x1 conv, both towers' 1x3 and 3x1 convs and the pool branch, along channels."""
         p = self.parts
         a = p["tower_conv"](x)
         b = p["tower_1_conv_1"](p["tower_1_conv"](x))

@@ -70,6 +70,8 @@ class SampleQuality:
         return distances | (precision_recall(self.real, fake) if self.coverage else {})
 
     def condition(self, start: int) -> torch.Tensor | None:
+        """The conditions y of samples start .. start + batch_size (the real images' own); None for
+        unconditional models."""
         if self.conditions is None:
             return None
         return self.conditions[start : start + self.batch_size]
@@ -95,12 +97,15 @@ class EvaluatorFeatures(nn.Module):
         self.identity = f"evaluator:{self.record['sha256']}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The judge's features (B, 4 * width) of images (B, C, H, W) in [-1, 1]."""
         return self.evaluator.features(x)
 
 
 def domain_quality(
     evaluator_dir: Path, data_name: str, images: np.ndarray, **kwargs
 ) -> SampleQuality:
+    """SampleQuality in the judge's features (domain FD and KID) with precision and recall;
+    VaeganError if the judge was trained on another data set."""
     features = EvaluatorFeatures(evaluator_dir, data_name)
     return SampleQuality(features, images, coverage=True, **kwargs)
 
