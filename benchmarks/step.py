@@ -3,6 +3,8 @@
     python benchmarks/step.py                       # 32x32x1 and 64x64x3, paper widths, CPU
     python benchmarks/step.py --device cuda --batch-size 64 --repeats 5
     python benchmarks/step.py --markdown            # a table to paste into docs/PERFORMANCE.md
+    python benchmarks/step.py --device cuda --precision bf16 --compile reduce-overhead
+                                                    # autocast, torch.compile (CUDA graphs)
 
 Each (variant, shape) runs in its own process so that peak memory is its own: on CUDA the
 allocator's peak, on CPU the growth of the process's peak RSS over the timed steps.
@@ -12,7 +14,9 @@ FLOPs per image are counted with torch.utils.flop_counter over one step; GFLOP/s
 images/s. The machine's ceilings are measured in the parent, interleaved with nothing: a 2048^3
 fp32 matmul, and the forward + backward (input and weight gradients) of a 5x5 stride-2 conv of
 the size the networks use most (128 -> 256 channels on 16x16 maps, batch 192 = 3 x 64, as Dis's
-3B pass). Each row's step is reported as a share of both.
+3B pass). Each row's step is reported as a share of both. On CUDA, model FLOPs utilisation (MFU)
+is the step's FLOP/s over the GPU's dense peak for the step's precision (fp32 convolutions run as
+TF32 on tensor cores, cuDNN's default): a table of known GPUs, or --peak-tflops.
 """
 
 from __future__ import annotations
@@ -34,7 +38,15 @@ from vaegan.config import LossConfig, ModelConfig, OptimConfig
 from vaegan.devices import resolve_device
 from vaegan.models import VAEGAN
 from vaegan.optim import make_optimizers
+from vaegan.precision import Precision
 from vaegan.step import train_step
+
+# Dense tensor-core peaks in TFLOP/s (the vendors' data sheets, SXM parts): TF32 for fp32 steps.
+PEAK_TFLOPS = {
+    "H200": {"fp32": 494.7, "bf16": 989.4, "fp16": 989.4},
+    "H100": {"fp32": 494.7, "bf16": 989.4, "fp16": 989.4},
+    "A100": {"fp32": 156.0, "bf16": 312.0, "fp16": 312.0},
+}
 
 
 def rss_mib() -> float:
@@ -51,6 +63,7 @@ def measure(args: argparse.Namespace) -> dict:
     )
     model = VAEGAN(cfg).to(device)
     optimizers = make_optimizers(model, OptimConfig())
+    precision = Precision(args.precision, device)
     x = torch.rand(args.batch_size, args.channels, args.image_size, args.image_size) * 2 - 1
     x = x.to(device)
     loss_cfg = LossConfig(margin=None)
@@ -59,11 +72,21 @@ def measure(args: argparse.Namespace) -> dict:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
+    def step() -> None:
+        train_step(model, optimizers, x, loss_cfg, precision=precision)
+
     with FlopCounterMode(display=False) as counter:
-        train_step(model, optimizers, x, loss_cfg)
+        step()
     flops_per_image = counter.get_total_flops() / args.batch_size
+    compile_s = 0.0
+    if args.compile != "none":  # after counting: the counter does not see inside compiled code
+        start = time.perf_counter()
+        model.compile_networks(**({} if args.compile == "default" else {"mode": args.compile}))
+        step()
+        sync()
+        compile_s = time.perf_counter() - start
     for _ in range(args.warmup):
-        train_step(model, optimizers, x, loss_cfg)
+        step()
     sync()
     rss_before = rss_mib()
     if device.type == "cuda":
@@ -72,7 +95,7 @@ def measure(args: argparse.Namespace) -> dict:
     for _ in range(args.repeats):
         start = time.perf_counter()
         for _ in range(args.steps):
-            train_step(model, optimizers, x, loss_cfg)
+            step()
         sync()
         rates.append(args.steps * args.batch_size / (time.perf_counter() - start))
     if device.type == "cuda":
@@ -90,8 +113,22 @@ def measure(args: argparse.Namespace) -> dict:
         "peak_mib": peak,
         "gflop_per_image": flops_per_image / 1e9,
         "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "",
         "threads": torch.get_num_threads(),
+        "precision": args.precision,
+        "compile": args.compile,
+        "compile_s": compile_s,
     }
+
+
+def peak_tflops(args: argparse.Namespace, device_name: str) -> float | None:
+    """The GPU's dense peak for the run's precision: --peak-tflops, or the table's entry."""
+    if args.peak_tflops:
+        return args.peak_tflops
+    for name, peaks in PEAK_TFLOPS.items():
+        if name in device_name:
+            return peaks[args.precision]
+    return None
 
 
 def timed(fn, device: torch.device, repeats: int = 7) -> float:
@@ -125,6 +162,14 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    p.add_argument(
+        "--compile",
+        choices=("none", "default", "reduce-overhead", "max-autotune"),
+        default="none",
+        help="torch.compile each network (reduce-overhead: CUDA graphs); timed once, apart",
+    )
+    p.add_argument("--peak-tflops", type=float, help="the device's peak, for MFU (GPUs)")
     p.add_argument("--markdown", action="store_true")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--variant", help=argparse.SUPPRESS)
@@ -167,37 +212,47 @@ def main() -> None:
                 str(args.warmup),
                 "--device",
                 args.device,
+                "--precision",
+                args.precision,
+                "--compile",
+                args.compile,
             ]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
             r = rows[-1]
             r["gflops"] = r["gflop_per_image"] * r["median"]
+            peak = peak_tflops(args, r["device_name"])
+            r["mfu"] = r["gflops"] / (1000 * peak) if peak else None
             print(
                 f"{r['variant']:9s} {r['shape']:8s} batch {r['batch']}: "
                 f"{r['median']:8.1f} img/s (min {r['min']:.1f}, max {r['max']:.1f}), "
                 f"peak {r['peak_mib']:.0f} MiB, {r['gflop_per_image']:.2f} GFLOP/img = "
-                f"{r['gflops']:.0f} GFLOP/s",
+                f"{r['gflops']:.0f} GFLOP/s"
+                + (f", MFU {100 * r['mfu']:.1f} %" if r["mfu"] is not None else "")
+                + (f", compiled in {r['compile_s']:.0f} s" if args.compile != "none" else ""),
                 file=sys.stderr,
             )
     if args.markdown:
         print(
             f"\nMachine: {platform.processor() or platform.machine()}, "
-            f"torch {torch.__version__}, device {rows[0]['device']}, "
+            f"torch {torch.__version__}, device {rows[0]['device']} {rows[0]['device_name']}, "
+            f"{args.precision}, compile {args.compile}, "
             f"{rows[0]['threads']} threads; ceilings: fp32 matmul {ceiling['matmul']:.0f} "
             f"GFLOP/s, conv forward+backward {ceiling['conv']:.0f} GFLOP/s\n"
         )
         print(
             "| variant | image | width | batch | images/s median (min-max) | peak MiB "
-            "| GFLOP/image | GFLOP/s | of matmul | of conv |"
+            "| GFLOP/image | GFLOP/s | of matmul | of conv | MFU |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             print(
                 f"| {r['variant']} | {r['shape']} | {r['width']} | {r['batch']} | "
                 f"{r['median']:.1f} ({r['min']:.1f}-{r['max']:.1f}) | {r['peak_mib']:.0f} | "
                 f"{r['gflop_per_image']:.2f} | {r['gflops']:.0f} | "
                 f"{100 * r['gflops'] / ceiling['matmul']:.0f} % | "
-                f"{100 * r['gflops'] / ceiling['conv']:.0f} % |"
+                f"{100 * r['gflops'] / ceiling['conv']:.0f} % | "
+                + (f"{100 * r['mfu']:.1f} % |" if r["mfu"] is not None else "- |")
             )
 
 

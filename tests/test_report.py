@@ -56,6 +56,16 @@ def test_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert "not a run directory (no config.json)" in capsys.readouterr().err
 
 
+def test_training_without_plotly_warns_and_goes_on(tmp_path, idx_dir, monkeypatch, caplog):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "plotly", None)  # an environment without the report's Plotly
+    monkeypatch.setitem(sys.modules, "plotly.offline", None)
+    ckpt = train(tiny_config(idx_dir, steps=2), tmp_path / "run", progress=False)
+    assert (ckpt / "model.safetensors").is_file() and not (tmp_path / "run/report.html").exists()
+    assert "report.html not updated" in caplog.text
+
+
 def test_a_run_without_metrics_yet(tmp_path, idx_dir):
     tiny_config(idx_dir).save(tmp_path / "config.json")
     page = report_html([read_run(tmp_path)])

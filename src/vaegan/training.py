@@ -644,7 +644,8 @@ def write_outputs(
     if grid_due:  # with each new grid, the page a user may be watching
         try:
             write_report([log.run_dir], log.run_dir / "report.html")
-        except (VaeganError, OSError) as err:  # a page is not worth stopping training for
+        except (VaeganError, OSError, ImportError) as err:  # a page is not worth stopping for
+            # (ImportError: an environment assembled without Plotly, e.g. a GPU image)
             logger.warning(f"report.html not updated: {err}")
 
 
