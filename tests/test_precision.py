@@ -107,3 +107,30 @@ def test_fp16_scaler_state_is_checkpointed_and_resumed(idx_dir, tmp_path):
     resumed = replace(cfg, train=replace(cfg.train, steps=3))
     train(resumed, tmp_path / "run", resume=True, progress=False)
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [(" fpu avx512f avx512_bf16 amx_bf16 amx_tile", "bf16"), (" fpu avx2 avx512f", "fp32")],
+)
+def test_auto_is_bf16_only_where_the_cpu_has_amx(flags, expected, tmp_path, monkeypatch):
+    import vaegan.precision as precision_module
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t:{flags}\n")
+    monkeypatch.setattr(precision_module, "CPUINFO", str(cpuinfo))
+    assert precision_module.resolve_precision("auto", "cpu") == expected
+    assert Precision("auto", "cpu").name == expected
+    assert precision_module.resolve_precision("fp16", "cpu") == "fp16"  # only auto is resolved
+    monkeypatch.setattr(precision_module, "CPUINFO", str(tmp_path / "missing"))
+    assert precision_module.resolve_precision("auto", "cpu") == "fp32"
+
+
+def test_a_run_with_auto_precision_trains_and_says_what_it_chose(tmp_path, idx_dir, caplog):
+    cfg = tiny_config(idx_dir, steps=2)
+    cfg = replace(cfg, train=replace(cfg.train, precision="auto"))
+    caplog.set_level("INFO", logger="vaegan")
+    train(cfg, tmp_path / "run", progress=False)
+    chosen = Precision("auto", "cpu").name
+    assert f"precision auto: {chosen} on cpu" in caplog.text
+    assert json.loads((tmp_path / "run/config.json").read_text())["train"]["precision"] == "auto"

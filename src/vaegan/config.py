@@ -318,7 +318,7 @@ class TrainConfig:
     # Under torchrun: BatchNorm statistics of the global batch rather than of each process's.
     sync_batchnorm: bool = False
     # Speed options (docs/PERFORMANCE.md); fp32, eager and NCHW are the reference.
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
     compile: bool = False  # torch.compile each network
     channels_last: bool = False
     tensorboard: bool = False  # also log to RUN/tensorboard (pip install 'vaegan[tensorboard]')

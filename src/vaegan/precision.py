@@ -3,6 +3,8 @@
 fp32 is the default and the reference. bf16 needs no scaler (its exponent range is fp32's); fp16
 scales every loss before its gradient is taken, and each optimizer step unscales, skipping the
 step when a gradient overflowed (torch.amp.GradScaler), with one update of the scale per step.
+"auto" is bf16 where the hardware computes in it natively (CUDA GPUs with bf16, CPUs with AMX),
+fp32 elsewhere: on a CPU without AMX, bf16 is emulated and many times slower (docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -13,14 +15,41 @@ import torch
 from torch import Tensor
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+CPUINFO = "/proc/cpuinfo"
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX's bf16 tile instructions (Linux's cpuinfo flag amx_bf16)."""
+    try:
+        with open(CPUINFO) as f:
+            return any(line.startswith("flags") and " amx_bf16" in line for line in f)
+    except OSError:  # not Linux: assume not
+        return False
+
+
+def resolve_precision(name: str, device: torch.device | str) -> str:
+    """`name`, with "auto" made bf16 where `device` computes in bf16 natively, else fp32."""
+    if name != "auto":
+        return name
+    device = torch.device(device)
+    if device.type == "cuda":
+        try:
+            native = torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # torch before 2.4 had no emulation to leave out
+            native = torch.cuda.is_bf16_supported()
+    else:
+        native = device.type == "cpu" and cpu_has_amx()
+    return "bf16" if native else "fp32"
 
 
 class Precision:
-    """`train.precision` (fp32, bf16, fp16): the forward's autocast, and fp16's loss scaler."""
+    """`train.precision` (fp32, bf16, fp16, auto): the forward's autocast, and fp16's loss
+    scaler. `name` is the precision in use ("auto" resolved for `device`)."""
 
     def __init__(
         self, name: str = "fp32", device: torch.device | str = "cpu", init_scale: float = 2.0**16
     ) -> None:
+        name = resolve_precision(name, device)
         self.name = name
         self.device_type = torch.device(device).type
         self.dtype = DTYPES[name]

@@ -350,6 +350,8 @@ def train_in(
     prepare_run_dir(cfg, run_dir, resume, write=dist.main)
     model = build_model(cfg, device)
     precision = Precision(cfg.train.precision, device)
+    if cfg.train.precision == "auto" and dist.main:
+        logger.info(f"precision auto: {precision.name} on {device}")
     optimizers = make_optimizers(model, cfg.optim)
     start = restore(run_dir, model, optimizers, precision) if resume else 0
     saver = Checkpointer(

@@ -87,8 +87,9 @@ CONFIG_FLAGS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
         "train",
         "precision",
         {
-            "choices": ("fp32", "bf16", "fp16"),
-            "help": "autocast dtype of the step (fp16 with a gradient scaler); default fp32",
+            "choices": ("fp32", "bf16", "fp16", "auto"),
+            "help": "autocast dtype of the step (fp16 with a gradient scaler); auto: bf16 where "
+            "the hardware has it (CUDA, CPUs with AMX), else fp32; default fp32",
         },
     ),
     (

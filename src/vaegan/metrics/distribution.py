@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+
+from vaegan.progress import bar as progress_bar
 
 
 class _Precomputed(nn.Module):
@@ -37,7 +38,7 @@ def extract_features(
 ) -> Tensor:
     """Features (N, F) in float64 of every batch of images (B, C, H, W) in [-1, 1]."""
     out = []
-    with tqdm(total=total, disable=not progress, desc=desc, unit="img") as bar:
+    with progress_bar(total=total, enabled=progress, desc=desc, unit="img") as bar:
         for x in batches:
             out.append(extract(x).double().cpu())
             bar.update(len(x))
