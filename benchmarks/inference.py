@@ -1,6 +1,7 @@
-"""Images/s of sampling (z ~ N(0, I) -> Dec) and encoding (Enc, z = mu) at batch 256.
+"""Images/s and latency of sampling (z ~ N(0, I) -> Dec) and encoding (Enc, z = mu).
 
     python benchmarks/inference.py                      # CPU, 32x32x1 and 64x64x3, paper widths
+    python benchmarks/inference.py --batch-size 1 --repeats 50   # one image: the explorer's case
     python benchmarks/inference.py --device cuda --repeats 20
 
 Eval mode (BatchNorm running statistics) under torch.inference_mode, as `vaegan sample` and
@@ -35,10 +36,10 @@ def main() -> None:
     args = p.parse_args()
     device = resolve_device(args.device)
     print(
-        f"| image | sampling images/s | encoding images/s |  ({device}, "
-        f"{torch.get_num_threads()} threads, batch {args.batch_size})"
+        "| image | sampling images/s | encoding images/s | sampling ms | encoding ms |  "
+        f"({device}, {torch.get_num_threads()} threads, batch {args.batch_size})"
     )
-    print("|---|---|---|")
+    print("|---|---|---|---|---|")
     for shape in args.shapes.split(","):
         size, channels = map(int, shape.split("x"))
         model = VAEGAN(ModelConfig(image_size=size, channels=channels)).to(device).eval()
@@ -49,7 +50,8 @@ def main() -> None:
             )
             encode = rate(lambda m=model, x=x: m.encode(x), args.batch_size, device, args.repeats)
         cells = [f"{m:,.0f} ({lo:,.0f}-{hi:,.0f})" for m, lo, hi in (sample, encode)]
-        print(f"| {size}x{size}x{channels} | {cells[0]} | {cells[1]} |")
+        cells += [f"{1e3 * args.batch_size / m:.2f}" for m, _, _ in (sample, encode)]  # per batch
+        print(f"| {size}x{size}x{channels} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -54,18 +54,26 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def measure(args: argparse.Namespace) -> dict:
-    """Runs in the child process: time `repeats` blocks of `steps` steps after a warm-up."""
-    device = resolve_device(args.device)
+def build(args: argparse.Namespace, device: torch.device) -> tuple[VAEGAN, dict, torch.Tensor]:
+    """The model, its optimizers and a random batch, as the step will see them."""
     torch.manual_seed(0)
     cfg = ModelConfig(
         variant=args.variant, image_size=args.image_size, channels=args.channels, width=args.width
     )
     model = VAEGAN(cfg).to(device)
-    optimizers = make_optimizers(model, OptimConfig())
-    precision = Precision(args.precision, device)
     x = torch.rand(args.batch_size, args.channels, args.image_size, args.image_size) * 2 - 1
     x = x.to(device)
+    if args.channels_last:  # NHWC weights and batches, as `vaegan train --channels-last`
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    return model, make_optimizers(model, OptimConfig()), x
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Runs in the child process: time `repeats` blocks of `steps` steps after a warm-up."""
+    device = resolve_device(args.device)
+    model, optimizers, x = build(args, device)
+    precision = Precision(args.precision, device)
     loss_cfg = LossConfig(margin=None)
 
     def sync() -> None:
@@ -169,6 +177,7 @@ def main() -> None:
         default="none",
         help="torch.compile each network (reduce-overhead: CUDA graphs); timed once, apart",
     )
+    p.add_argument("--channels-last", action="store_true", help="NHWC layout")
     p.add_argument("--peak-tflops", type=float, help="the device's peak, for MFU (GPUs)")
     p.add_argument("--markdown", action="store_true")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -216,6 +225,7 @@ def main() -> None:
                 args.precision,
                 "--compile",
                 args.compile,
+                *(["--channels-last"] if args.channels_last else []),
             ]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
