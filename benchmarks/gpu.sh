@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU measurements docs/PERFORMANCE.md asks for, in under 8 minutes on one H100/H200-class GPU:
+# The GPU measurements for docs/PERFORMANCE.md, in at most 8 minutes on one H100/H200-class GPU:
 # the VAE/GAN step at batch 64/128/256 in fp32 and bf16, with torch.compile (and CUDA graphs through
 # its reduce-overhead mode) at a small and a large batch, model FLOPs utilisation against the GPU's
 # peak, and the quality recipe's images/s end to end (`vaegan train --preset quality`).
@@ -8,7 +8,8 @@
 #
 # It needs a CUDA build of torch and vaegan's dependencies (numpy, pillow, safetensors, tqdm,
 # torchmetrics; plotly for report.html, else training only warns); it runs vaegan from src/ without
-# installing it. Each part has its own time limit, so one slow part cannot eat the others'.
+# installing it. Each part has its own time limit (480 s in all), so one slow part cannot eat the
+# others'.
 set -uo pipefail
 out=${1:-gpu-results}
 mkdir -p "$out"
@@ -33,16 +34,16 @@ step() {  # step LIMIT_S NAME ARGS...: one benchmarks/step.py table, appended to
 for precision in fp32 bf16; do
   for batch in 64 128 256; do
     log "step $precision batch $batch"
-    step 60 "step_${precision}_b$batch" --shapes 32x1,64x3 --precision "$precision" --batch-size "$batch"
+    step 40 "step_${precision}_b$batch" --shapes 32x1,64x3 --precision "$precision" --batch-size "$batch"
   done
 done
 
 # 2. torch.compile: inductor at batch 256, and CUDA graphs (reduce-overhead) at batch 64, where
 #    launch overhead dominates (about 3 minutes, most of it compiling)
 log "compile default, 64x64x3, batch 256"
-step 100 compile_default_b256 --shapes 64x3 --batch-size 256 --compile default
+step 70 compile_default_b256 --shapes 64x3 --batch-size 256 --compile default
 log "compile reduce-overhead (CUDA graphs), 32x32x1, batch 64"
-step 100 compile_graphs_b64 --shapes 32x1 --batch-size 64 --compile reduce-overhead
+step 70 compile_graphs_b64 --shapes 32x1 --batch-size 64 --compile reduce-overhead
 
 # 3. the quality recipe end to end (data, step, moving average, prior refits, grids), on random
 #    Fashion-MNIST-shaped images: speed does not depend on what the images show (about 1 minute)
@@ -60,7 +61,7 @@ for prefix, n in (("train", 60000), ("t10k", 10000)):
 PY
 for batch in 32 256; do
   log "quality recipe, batch $batch, 2000 steps"
-  timeout 120 $py -m vaegan --log-level warning train --preset quality --data-dir "$data" \
+  timeout 50 $py -m vaegan --log-level warning train --preset quality --data-dir "$data" \
     --device cuda --steps 2000 --batch-size "$batch" --out "$data/q$batch" \
     --set train.log_every=250 --set train.sample_every=1000 --set train.checkpoint_every=2000 \
     --cache-dir "$data/cache" >"$out/quality_b$batch.log" 2>&1

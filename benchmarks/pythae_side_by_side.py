@@ -8,9 +8,9 @@ pythae (0.1.2) is never a dependency of vaegan: `--setup` installs it, with the 
 benchmarks/.pythae-venv, and its measurements run under that venv's Python. Run this script with
 the project's Python (.venv/bin/python): the vaegan measurements run under it.
 
-Same networks. Both sides build vaegan's own Enc, Dec and Dis (vaegan.models, which needs only
-torch; the pythae child imports it from src/ and nothing else of vaegan), with the same seed, so
-the same weights. For pythae they are wrapped in its BaseEncoder / BaseDecoder /
+Same networks. Both sides build vaegan's own Enc, Dec and Dis (vaegan.models, which needs torch,
+NumPy, Pillow and safetensors; the pythae child imports it from src/ and no training code), with
+the same seed, so the same weights. For pythae they are wrapped in its BaseEncoder / BaseDecoder /
 BaseDiscriminator interfaces: Dis's layer k <= 4 is its conv k (output before BN), layer 5 the
 classifier followed by the sigmoid that pythae's BCE expects; pythae's reconstruction layer is
 layer 4, vaegan's Dis_l. pythae's margin gating is turned off (margin 1e30), as vaegan's
@@ -72,6 +72,8 @@ PYTHAE_DEPS = [
     "tqdm",
     "typing-extensions",
 ]
+# What the pythae child imports of vaegan (vaegan.config, vaegan.models) needs beside torch.
+VAEGAN_MODEL_DEPS = ["numpy", "pillow", "safetensors"]
 CHECK = "import pythae.models, pythae.trainers; from pythae.models import VAEGAN, VAEGANConfig"
 
 
@@ -95,6 +97,7 @@ def setup(venv: Path) -> None:
         print("pythae's pins conflict: installing it with --no-deps", file=sys.stderr)
         subprocess.run([*pip, "--no-deps", PYTHAE_PIN], check=True)
         subprocess.run([*pip, TORCH_PIN, *PYTHAE_DEPS], check=True)
+    subprocess.run([*pip, TORCH_PIN, *VAEGAN_MODEL_DEPS], check=True)
     subprocess.run([str(py), "-c", CHECK], check=True)
     out = subprocess.run(
         [
@@ -327,7 +330,7 @@ def pythae_child(args: argparse.Namespace) -> dict:
         input_dim=(cfg.channels, cfg.image_size, cfg.image_size),
         latent_dim=cfg.z_dim,
         adversarial_loss_scale=1 / (1 + gamma),
-        reconstruction_layer=nets.dis.feature_index + 1,
+        reconstruction_layer=nets.dis.feature_indices[-1] + 1,  # the default: one feature conv
         margin=1e30,  # gating off, as vaegan's margin=None
     )
     model = PythaeVAEGAN(

@@ -133,6 +133,8 @@ def peak_tflops(args: argparse.Namespace, device_name: str) -> float | None:
     """The GPU's dense peak for the run's precision: --peak-tflops, or the table's entry."""
     if args.peak_tflops:
         return args.peak_tflops
+    if "PCIe" in device_name or "NVL" in device_name:  # lower clocks than the SXM parts' table
+        return None
     for name, peaks in PEAK_TFLOPS.items():
         if name in device_name:
             return peaks[args.precision]

@@ -32,8 +32,8 @@ def evaluations(run: Path) -> list[dict]:
 
 def evaluation(run: Path, metric: str, n: int) -> dict:
     """The run's record of `metric` at n images (of the latest step); {} if there is none."""
-    found = [r for r in evaluations(run) if metric in r["metrics"] and r["n"] == n]
-    return max(found, key=lambda r: r["step"], default={})
+    found = [r for r in evaluations(run) if metric in r["metrics"] and r.get("n") == n]
+    return max(found, key=lambda r: r.get("step") or 0, default={})
 
 
 def cell(value, digits: int = 3) -> str:

@@ -51,6 +51,9 @@ def test_images_in_any_layout_and_dtype_encode_alike():
         model.encode(np.zeros((5, 32, 32, 3), np.uint8))
     with pytest.raises(VaeganError, match="dtype torch.int64"):
         model.encode(torch.zeros(2, 1, 32, 32, dtype=torch.long))
+    with pytest.raises(VaeganError, match=r"range over \[0, 255\].*\[-1, 1\]"):
+        model.encode(hwc.astype(np.float32))  # 0..255 floats: not what they look like
+    assert model.sample(0).shape == (0, 1, 32, 32)
     with pytest.raises(VaeganError, match=r"codes of shape \(3, 7\)"):
         model.decode(torch.zeros(3, 7))
 
@@ -104,6 +107,12 @@ def test_a_model_moved_to_half_precision_samples(dtype, prior):
     assert full.std() > 0.03  # images, not a constant
     assert (out.float() - full).abs().max() < 0.1  # the same images, to half precision
     assert half.reconstruct(uint8_images(2)).dtype == dtype
+    # uint8 images become exactly the training path's floats, rounded once to the model's dtype
+    from vaegan.images import as_model_images
+
+    images = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1).repeat(2, 1).repeat(2, 2)
+    expected = to_model(torch.from_numpy(images)).to(dtype)
+    assert torch.equal(as_model_images(images, 1, 32, dtype), expected)
 
 
 class Recorder(vaegan.Callback):
@@ -139,6 +148,9 @@ def test_training_from_python_calls_back_per_interval(tmp_path, idx_dir):
     assert recorder.calls[0] == ("start", 0, "VAEGAN", 4)
     assert grids in recorder.calls and ("samples", 4, *grids[2:]) in recorder.calls
     assert recorder.calls[-1] == ("end", 4, "checkpoint") and ckpt.name == "checkpoint"
+    again = Recorder()  # a finished run: nothing to do, so no hook but on_start
+    vaegan.train(cfg, tmp_path / "run", callbacks=[again], resume=True, progress=False)
+    assert [c[0] for c in again.calls] == ["start"]
     model = vaegan.load(tmp_path / "run")  # device "auto": the CPU here
     assert model.device.type == "cpu" and model.sample(2).shape == (2, 1, 32, 32)
 

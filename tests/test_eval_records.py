@@ -67,9 +67,31 @@ def test_an_edit_at_another_strength_or_of_other_vectors_is_a_setting_of_its_own
     # The same strength and vectors again replace that record's edit, nothing else.
     records, _ = add_evaluation(records, evaluation({"edit": 0.6}, edit=edit(1.5)))
     assert [r["metrics"]["edit"] for r in records] == [0.6, 0.7, 0.2]
-    # A metric that does not depend on the edit holds for every record of the setting.
-    records, _ = add_evaluation(records, evaluation({"fd": 2.0}))
+    # A metric that does not depend on the edit holds for every record of the setting; what is
+    # reported back for it carries no older edit's rows.
+    records, shown = add_evaluation(records, evaluation({"fd": 2.0}))
     assert [r["metrics"]["fd"] for r in records] == [2.0, 2.0, 2.0]
+    assert "edit" not in shown and shown["metrics"]["fd"] == 2.0
+
+
+def test_model_card_rows_of_records_that_differ_in_seed_or_strength_read_apart():
+    from vaegan.card import describe_setting
+
+    rows = {
+        describe_setting(evaluation({"fd": 1.0}, seed=0)),
+        describe_setting(evaluation({"fd": 1.1}, seed=1)),
+        describe_setting(evaluation({"edit": 0.5}, edit=edit(1.5))),
+        describe_setting(evaluation({"edit": 0.7}, edit=edit(3.0))),
+    }
+    assert len(rows) == 4 and "fashion-mnist test, n 100, seed 1, step 10" in rows
+
+
+def test_a_locked_update_creates_the_folder_it_writes_into(tmp_path):
+    out = tmp_path / "new" / "sub" / "f.json"  # as `finetune --out` into a folder not made yet
+    assert locked_update_json(out, lambda old: {"n": 1 if old is None else old["n"] + 1}) == {
+        "n": 1
+    }
+    assert json.loads(out.read_text()) == {"n": 1}
 
 
 @pytest.mark.parametrize(

@@ -96,10 +96,10 @@ def test_eval_json_of_either_format(runs, tmp_path, capsys, fmt):
     printed = capsys.readouterr().out
     assert (tmp_path / "m/eval.json").read_bytes() == (run / "eval.json").read_bytes()
     card = (tmp_path / "m/README.md").read_text()
-    assert "| fd | 3.25 | fashion-mnist test, n 16, step 4 |" in card
+    assert "| fd | 3.25 | fashion-mnist test, n 16, seed 0, step 4 |" in card
     assert "| mse | 0.125 |" in card and "fd" in printed and "3.25" in printed
     if fmt == "format 2":
-        assert "| kid | 0.5 | fashion-mnist test, n 8, step 4 |" in card
+        assert "| kid | 0.5 | fashion-mnist test, n 8, seed 0, step 4 |" in card
         assert "| a |" not in card  # details beyond the numbers stay in eval.json
 
 

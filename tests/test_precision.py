@@ -134,3 +134,25 @@ def test_a_run_with_auto_precision_trains_and_says_what_it_chose(tmp_path, idx_d
     chosen = Precision("auto", "cpu").name
     assert f"precision auto: {chosen} on cpu" in caplog.text
     assert json.loads((tmp_path / "run/config.json").read_text())["train"]["precision"] == "auto"
+
+
+def test_resuming_auto_on_other_hardware_says_it_is_no_longer_exact(
+    tmp_path, idx_dir, monkeypatch, caplog
+):
+    import vaegan.precision as precision_module
+
+    def cpu_with(flags: str) -> None:
+        cpuinfo = tmp_path / f"cpuinfo-{len(flags)}"
+        cpuinfo.write_text(f"flags\t\t:{flags}\n")
+        monkeypatch.setattr(precision_module, "CPUINFO", str(cpuinfo))
+
+    cfg = tiny_config(idx_dir, steps=2)
+    cfg = replace(cfg, train=replace(cfg.train, precision="auto", checkpoint_every=2))
+    cpu_with(" avx512f amx_bf16")
+    train(cfg, tmp_path / "run", progress=False)
+    trainer = json.loads((tmp_path / "run/checkpoint/trainer.json").read_text())
+    assert trainer["precision"] == "bf16"
+    cpu_with(" avx2")  # the same run, resumed where there is no AMX
+    longer = replace(cfg, train=replace(cfg.train, steps=4))
+    train(longer, tmp_path / "run", resume=True, progress=False)
+    assert "steps up to 2 ran in bf16, the rest run in fp32" in caplog.text

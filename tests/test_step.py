@@ -39,7 +39,7 @@ def condition(model, seed: int = 3) -> torch.Tensor | None:
 
 def step_gradients(model, x, cfg=DEFAULTS, seed=2):
     out = forward(model, x, cfg, torch.Generator().manual_seed(seed), y=condition(model))
-    return gradients(model, out.losses, list(out.losses))
+    return gradients(model, out.losses, list(out.losses), shared=out.shared)  # as train_step
 
 
 def reference_dis_loss(logits, real_weight):
@@ -322,8 +322,16 @@ def test_vae_disl_one_backward_serves_enc_and_dec(layout):
     out = forward(model, x, cfg, torch.Generator().manual_seed(2))  # the same forward again
     apart = gradients(model, out.losses, list(out.losses))  # three backward passes
     for name in ("enc", "dec", "dis"):
-        for a, b in zip(joint[name], apart[name], strict=True):
-            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+        assert all(torch.equal(a, b) for a, b in zip(joint[name], apart[name], strict=True))
     assert any(g.abs().sum() > 0 for g in joint["dec"])
     vaegan = forward(tiny_model("vaegan"), x, cfg, torch.Generator().manual_seed(2))
     assert vaegan.shared == ()  # Dec's adversarial term: its own pass
+
+
+def test_a_vae_disl_step_takes_two_backward_passes(monkeypatch):
+    """train_step passes Forward.shared on: Enc+Dec in one pass, Dis in another."""
+    model, x = tiny_model("vae_disl"), batch()
+    calls, grad = [], torch.autograd.grad
+    monkeypatch.setattr(torch.autograd, "grad", lambda *a, **k: calls.append(1) or grad(*a, **k))
+    train_step(model, make_optimizers(model, OptimConfig()), x, DEFAULTS)
+    assert len(calls) == 2

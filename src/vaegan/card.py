@@ -75,9 +75,14 @@ def metric_rows(evaluations: list[dict]) -> list[Metric]:
 
 
 def describe_setting(record: dict) -> str:
-    """What an evaluation was measured on: "fashion-mnist test, n 10,000, step 3,000"."""
+    """What an evaluation was measured on: "fashion-mnist test, n 10,000, seed 0, step 3,000"
+    (and an edit's strength), so that two records never read alike."""
     parts = [" ".join(str(record[k]) for k in ("data", "split") if record.get(k) is not None)]
-    parts += [f"{k} {record[k]:,}" for k in ("n", "step") if isinstance(record.get(k), int)]
+    keys = ("n", "seed", "step")
+    parts += [f"{k} {record[k]:,}" for k in keys if isinstance(record.get(k), int)]
+    edit = record.get("edit")
+    if isinstance(edit, dict) and isinstance(edit.get("strength"), (int, float)):
+        parts.append(f"edit strength {edit['strength']:g}")
     return ", ".join(p for p in parts if p)
 
 

@@ -68,8 +68,10 @@ def save_checkpoint(
     config: RunConfig,
     step: int,
     grad_scaler: dict | None = None,
+    precision: str | None = None,
 ) -> Path:
-    """Write the checkpoint folder atomically; `grad_scaler`: fp16's scaler state, if any."""
+    """Write the checkpoint folder atomically; `grad_scaler`: fp16's scaler state, if any;
+    `precision`: the one the steps ran in (train.precision "auto" resolved), recorded."""
     run_dir = Path(run_dir)
     final = run_dir / CHECKPOINT_DIR
     old = run_dir / f"{CHECKPOINT_DIR}.old"
@@ -87,6 +89,8 @@ def save_checkpoint(
         trainer = {"format": FORMAT_VERSION, "step": step, "sha256": digests, "optimizers": groups}
         if grad_scaler is not None:
             trainer["grad_scaler"] = grad_scaler
+        if precision is not None:
+            trainer["precision"] = precision
         atomic_write_text(tmp / "trainer.json", json.dumps(trainer, indent=2) + "\n")
         for file in tmp.iterdir():  # safetensors writes 0600 files
             publish_permissions(file)

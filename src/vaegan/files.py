@@ -126,6 +126,7 @@ def locked_update_json(path: Path, update: Callable[[dict | None], dict]) -> dic
     path = Path(path)
     lock = path.with_name(f".{path.name}.lock")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # as atomic_write_text would
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as err:
         raise VaeganError(f"{lock}: cannot lock ({os_reason(err)})") from None

@@ -39,10 +39,16 @@ def as_model_images(
             f"images of shape {tuple(x.shape)}; this model takes (B, {channels}, {image_size}, "
             f"{image_size}) or (B, {image_size}, {image_size}, {channels})"
         )
-    if x.dtype == torch.uint8:
-        return x.to(dtype).div(127.5).sub(1.0)  # as the code's x / 127.5 - 1
+    if x.dtype == torch.uint8:  # as the code's x / 127.5 - 1, in fp32, then one rounding
+        return x.float().div(127.5).sub(1.0).to(dtype)
     if not x.is_floating_point():
         raise VaeganError(f"images of dtype {x.dtype}; give uint8 (0..255) or floats in [-1, 1]")
+    low, high = (float(v) for v in x.detach().aminmax()) if x.numel() else (0.0, 0.0)
+    if not -1.01 <= low <= high <= 1.01:
+        raise VaeganError(
+            f"float images range over [{low:.3g}, {high:.3g}]; this model takes [-1, 1] "
+            "(x / 127.5 - 1 of 0..255 values, or 2 x - 1 of 0..1 ones), or uint8"
+        )
     return x.to(dtype)
 
 

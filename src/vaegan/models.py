@@ -399,7 +399,7 @@ class VAEGAN(nn.Module):
         """n codes (n, z) from the model's prior: N(0, I), or the fitted mixture (a component
         k ~ w, then m_k + L_k eps). The generator, if given, lives on the model's device."""
         eps = torch.randn(n, self.cfg.z_dim, generator=generator, device=self.device)
-        if self.cfg.prior == "standard":
+        if self.cfg.prior == "standard" or n == 0:
             return eps
         weights = self.prior_weights.float()  # a bf16/fp16 model's buffers: drawn in fp32
         k = torch.multinomial(weights, n, replacement=True, generator=generator)

@@ -100,8 +100,9 @@ def add_evaluation(records: list[dict], new: dict) -> tuple[list[dict], dict]:
     same = [r for r in records if setting_of(r) == setting_of(new)]
     others = [r for r in records if setting_of(r) != setting_of(new)]
     same = [merged(r, without_edit(new)) for r in same] or [without_edit(new)]
-    if "edit" not in new:
-        return sorted(others + same, key=sort_key), same[0]
+    if "edit" not in new:  # report the record without an older edit's rows, if there is one
+        shown = next((r for r in same if edit_setting(r) is None), without_edit(same[0]))
+        return sorted(others + same, key=sort_key), shown
     key = edit_setting(new)
     target = next((r for r in same if edit_setting(r) == key), None)
     if target is None:

@@ -380,10 +380,11 @@ def train_in(
     finally:
         if log is not None and log.metrics.board is not None:
             log.metrics.board.close()
-    if start >= cfg.train.steps and dist.main:
+    if dist.main and start >= cfg.train.steps:
         logger.info(f"{run_dir}: already trained for {start} steps (--steps {cfg.train.steps})")
-    for callback in callbacks if dist.main else ():
-        callback.on_end(cfg.train.steps, run_dir / CHECKPOINT_DIR)
+    elif dist.main:  # steps ran and the last one's checkpoint is written
+        for callback in callbacks:
+            callback.on_end(cfg.train.steps, run_dir / CHECKPOINT_DIR)
     return run_dir / CHECKPOINT_DIR
 
 
@@ -446,7 +447,14 @@ def restore(
     ckpt = find_checkpoint(run_dir)
     load_checkpoint_weights(model, ckpt)
     start = load_trainer_state(ckpt, optimizers)
-    precision.load_state_dict(read_json(ckpt / "trainer.json", CheckpointError).get("grad_scaler"))
+    trainer = read_json(ckpt / "trainer.json", CheckpointError)
+    precision.load_state_dict(trainer.get("grad_scaler"))
+    earlier = trainer.get("precision", precision.name)
+    if earlier != precision.name:  # "auto" on other hardware: allowed, but no longer exact
+        logger.warning(
+            f"{run_dir}: steps up to {start} ran in {earlier}, the rest run in {precision.name} "
+            "(precision auto on this hardware); the weights will differ from an unbroken run's"
+        )
     return start
 
 
@@ -534,7 +542,13 @@ class Checkpointer:
         self.dist.check_agree(list(self.model.state_dict().values()), "weights")
         if self.dist.main:
             save_checkpoint(
-                self.run_dir, self.model, self.optimizers, self.cfg, at, self.precision.state_dict()
+                self.run_dir,
+                self.model,
+                self.optimizers,
+                self.cfg,
+                at,
+                self.precision.state_dict(),
+                self.precision.name,
             )
         self.dist.barrier()
         self.last_saved = at
