@@ -69,7 +69,7 @@ def __getattr__(name: str) -> object:
 
         return VAEGAN
     if name == "make_config":
-        from vaegan.training import make_config
+        from vaegan.configure import make_config
 
         return make_config
     raise AttributeError(f"module 'vaegan' has no attribute {name!r}")

@@ -30,9 +30,6 @@ def bar(iterable: Iterable | None = None, *, enabled: bool = True, **options: An
 class _CurrentStderr(logging.StreamHandler):
     """Writes to whatever sys.stderr is when a record arrives (pytest swaps it per test)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-
     @property
     def stream(self):
         return sys.stderr

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import signal
 import threading
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -29,18 +25,8 @@ from vaegan.checkpoint import (
     save_checkpoint,
 )
 from vaegan.conditions import condition_values, with_condition
-from vaegan.config import (
-    RESUME_MAY_CHANGE,
-    DataConfig,
-    LossConfig,
-    ModelConfig,
-    RunConfig,
-    deep_merge,
-    differences,
-    dotted_override,
-    read_config_file,
-)
-from vaegan.data import DATASETS, Dataset, load_run_data
+from vaegan.config import RESUME_MAY_CHANGE, LossConfig, RunConfig, differences
+from vaegan.data import Dataset, load_run_data
 from vaegan.data.batches import Batches, stream_seed
 from vaegan.devices import resolve_device
 from vaegan.distributed import (
@@ -51,18 +37,16 @@ from vaegan.distributed import (
     sync_batchnorm,
 )
 from vaegan.errors import CheckpointError, ConfigError, TrainingDiverged, VaeganError
-from vaegan.files import DirectoryLock, atomic_write_text, read_json
-from vaegan.images import interleave_rows, save_images, to_model, to_uint8
+from vaegan.files import DirectoryLock, read_json
 from vaegan.judge import default_evaluator
-from vaegan.metrics.quality import SampleQuality, domain_names, domain_quality
+from vaegan.metrics.quality import SampleQuality, domain_quality
 from vaegan.models import VAEGAN
 from vaegan.optim import make_optimizers, set_learning_rates, update_average
 from vaegan.precision import Precision
-from vaegan.presets import preset as named_preset
 from vaegan.prior import fit_prior
 from vaegan.progress import bar as progress_bar
 from vaegan.progress import interactive, logger
-from vaegan.report import write_report
+from vaegan.run_outputs import Grids, Log, Metrics, write_outputs
 from vaegan.step import train_step
 
 
@@ -87,52 +71,6 @@ class StopRequest:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _step_of(line: str) -> float:
-    """Step of a metrics.jsonl line; a line cut short by a crash counts as past any step."""
-    try:
-        return json.loads(line)["step"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        return math.inf
-
-
-class Metrics:
-    """Sums per-step scalars on the device; one host sync per logging interval."""
-
-    def __init__(self, path: Path, resume_step: int, board: Board | None = None) -> None:
-        self.path, self.board = path, board
-        self.sums: dict[str, torch.Tensor | float] = {}
-        self.count = 0
-        self.started = time.perf_counter()
-        if path.exists():  # drop lines logged after the checkpoint we resume from
-            kept = [ln for ln in path.read_text().splitlines() if _step_of(ln) <= resume_step]
-            atomic_write_text(path, "".join(ln + "\n" for ln in kept))
-
-    def write(self, line: dict[str, float]) -> None:
-        """Append `line` to metrics.jsonl, and its scalars to TensorBoard if the run logs there."""
-        with self.path.open("a") as f:
-            f.write(json.dumps(line) + "\n")
-        if self.board is not None:
-            self.board.scalars(line)
-
-    def add(self, stats: dict[str, torch.Tensor | float]) -> None:
-        """Add one step's stats to the sums; tensors stay on the device (no host sync)."""
-        for key, value in stats.items():
-            self.sums[key] = self.sums.get(key, 0.0) + value
-        self.count += 1
-
-    def flush(self, step: int, batch_size: int) -> dict[str, float]:
-        """Write and return the means since the last flush, with `images_per_s`; then start anew."""
-        on_device = [k for k, v in self.sums.items() if torch.is_tensor(v)]
-        synced = torch.stack([self.sums[k].float() for k in on_device]).tolist()  # one sync
-        sums = self.sums | dict(zip(on_device, synced, strict=True))
-        means = {k: v / self.count for k, v in sums.items()}
-        elapsed = time.perf_counter() - self.started
-        line = {"step": step, "images_per_s": self.count * batch_size / elapsed, **means}
-        self.write(line)
-        self.sums, self.count, self.started = {}, 0, time.perf_counter()
-        return line
-
-
 def kl_weight(cfg: LossConfig, step: int) -> float:
     """L_prior's weight at `step` (0-based): 1, or a linear ramp over the first kl_warmup steps."""
     return 1.0 if cfg.kl_warmup == 0 else min(1.0, (step + 1) / cfg.kl_warmup)
@@ -152,35 +90,6 @@ def refit_prior(model: VAEGAN, images: np.ndarray, dist: Distributed) -> None:
     fitted = [model.prior_weights, model.prior_means, model.prior_scales]
     for buffer, mean in zip(fitted, dist.mean(fitted), strict=True):
         buffer.copy_(mean)
-
-
-class Grids:
-    """Sample and reconstruction grids from the same draws every time (the same z under N(0, I))
-    and fixed held-out images (conditional models: samples take the conditions of the first
-    held-out images, in order)."""
-
-    def __init__(self, model: VAEGAN, cfg: RunConfig, held_out: Dataset, out: Path) -> None:
-        n = cfg.train.grid_size
-        self.model, self.out, self.n, self.seed = model, out, n, cfg.train.seed + 1
-        self.x = to_model(torch.from_numpy(held_out.images[: n // 2]))
-        self.y = self.y_x = None
-        if cfg.model.conditional:
-            y = torch.from_numpy(condition_values(held_out, cfg.model))
-            self.y, self.y_x = y[np.arange(n) % len(y)], y[: len(self.x)]
-        self.ncol = int(np.ceil(np.sqrt(n)))
-
-    def write(self, step: int) -> dict[str, Path]:
-        """The grids of `step`, by kind ("samples", "reconstructions")."""
-        g = torch.Generator(device=self.model.device).manual_seed(self.seed)
-        z = self.model.draw_codes(self.n, g)
-        samples = to_uint8(self.model.decode(z, self.y))
-        written = {"samples": save_images(samples, self.out / f"samples_{step:06d}.png", self.ncol)}
-        if self.model.enc is not None:
-            recon = to_uint8(self.model.reconstruct(self.x, self.y_x))
-            pairs = interleave_rows(to_uint8(self.x), recon, self.ncol)
-            file = self.out / f"reconstructions_{step:06d}.png"
-            written["reconstructions"] = save_images(pairs, file, self.ncol)
-        return written
 
 
 def check_resumable(cfg: RunConfig, ckpt: Path, run_dir: Path) -> None:
@@ -220,44 +129,6 @@ def prepare_run_dir(cfg: RunConfig, run_dir: Path, resume: bool, write: bool = T
         run_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(run_dir)
         cfg.save(run_dir / "config.json")  # on resume, --steps may have grown
-
-
-def make_config(
-    preset: str | None = None,
-    *,
-    data: str | None = None,
-    config: str | Path | None = None,
-    overrides: Mapping[str, Any] | Iterable[str] = (),
-    source: str | None = None,
-) -> RunConfig:
-    """A run config as `vaegan train` resolves it: the paper's defaults at the data set's image
-    shape, then a named preset, a JSON config file (whole or partial) and dotted overrides
-    ({"loss.gamma": 1e-6} or ["loss.gamma=1e-6"]), each over the ones before; `data` (a data set
-    name) over them all, as the CLI's --data. `source` names them in error messages."""
-    layers = [named_preset(preset)] if preset else []
-    layers += [read_config_file(Path(config))] if config else []
-    if isinstance(overrides, Mapping):
-        overrides = [f"{key}={json.dumps(value)}" for key, value in overrides.items()]
-    layers += [dotted_override(item) for item in overrides]
-    names = [layer.get("data", {}).get("name") for layer in layers]
-    data = data or next((n for n in reversed(names) if isinstance(n, str)), None)
-    raw = default_config(data if data in DATASETS else None).to_dict()
-    for layer in [*layers, {"data": {"name": data}} if data else {}]:  # `data` over the rest
-        raw = deep_merge(raw, layer)
-    given = [
-        f"preset {preset}" if preset else "",
-        str(config or ""),
-        "overrides" if overrides else "",
-    ]
-    return RunConfig.from_dict(raw, source=source or " + ".join(filter(None, given)) or "defaults")
-
-
-def default_config(data: str | None) -> RunConfig:
-    """The paper's defaults with the image shape of data set `data` (Fashion-MNIST: 32x32x1)."""
-    name = data or DataConfig().name
-    spec = DATASETS[name]
-    model = ModelConfig(image_size=spec.image_size, channels=spec.channels)
-    return RunConfig(model=model, data=DataConfig(name=name))
 
 
 def train(
@@ -469,23 +340,6 @@ def quality_probe(cfg: RunConfig, held_out: Dataset, device: torch.device) -> Sa
     return domain_quality(evaluator, cfg.data.name, images, device=device, conditions=conditions)
 
 
-@dataclass
-class Log:
-    """The main rank's outputs as training goes: metrics.jsonl, grids, the quality probe."""
-
-    metrics: Metrics
-    grids: Grids
-    quality: SampleQuality | None
-    run_dir: Path  # where report.html is rewritten with each new grid
-    callbacks: tuple[Callback, ...] = ()
-    plain: bool = False  # progress as one logged line per interval (no terminal for a bar)
-
-    def line(self, step: int, line: dict[str, float]) -> None:
-        """A metrics.jsonl line, to the callbacks too."""
-        for callback in self.callbacks:
-            callback.on_log(step, line)
-
-
 class Checkpointer:
     """Saves checkpoints, after checking that no loss or weight has become NaN or inf since the
     last one (`nonfinite` gathers the steps' losses on the device: no sync per step)."""
@@ -626,51 +480,3 @@ def run_steps(run: Training, start: int, progress: bool) -> None:
                 bar.close()
                 raise KeyboardInterrupt(f"stopped at step {done}; resume with --resume")
     bar.close()
-
-
-def write_outputs(
-    log: Log,
-    stats: dict[str, torch.Tensor | float],
-    done: int,
-    cfg: RunConfig,
-    model: VAEGAN,
-    bar: tqdm,
-    log_due: bool,
-) -> None:
-    """The main rank's work after step `done`: metrics, grids, the quality probe and the report,
-    each when due."""
-    t = cfg.train
-    log.metrics.add(stats)
-    if log_due:
-        line = log.metrics.flush(done, t.batch_size)
-        show_progress(log, bar, line, t.steps)
-        log.line(done, line)
-    grid_due = done % t.sample_every == 0 or done == t.steps
-    if grid_due:
-        grids = log.grids.write(done)
-        for kind, png in grids.items():
-            if log.metrics.board is not None:
-                log.metrics.board.image(kind, png, done)
-        for callback in log.callbacks:
-            callback.on_samples(done, grids)
-    if log.quality is not None and done % t.eval_every == 0:
-        line = {"step": done} | domain_names(log.quality(model))
-        log.metrics.write(line)
-        log.line(done, line)
-    if grid_due:  # with each new grid, the page a user may be watching
-        try:
-            write_report([log.run_dir], log.run_dir / "report.html")
-        except (VaeganError, OSError, ImportError) as err:  # a page is not worth stopping for
-            # (ImportError: an environment assembled without Plotly, e.g. a GPU image)
-            logger.warning(f"report.html not updated: {err}")
-
-
-def show_progress(log: Log, bar: tqdm, line: dict[str, float], steps: int) -> None:
-    """The interval's losses and speed: on the bar, or as one line when there is no terminal."""
-    losses = {k: f"{v:.4g}" for k, v in line.items() if k.startswith("l_")}
-    if log.plain:
-        shown = "  ".join(f"{k} {v}" for k, v in losses.items())
-        speed = line["images_per_s"]
-        logger.info(f"step {line['step']}/{steps}  {speed:.0f} img/s  {shown}")
-    else:
-        bar.set_postfix(img_s=f"{line['images_per_s']:.0f}", **losses)

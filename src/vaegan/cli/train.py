@@ -208,7 +208,7 @@ def resumed_config(args: argparse.Namespace, given: dict[str, Any]) -> RunConfig
 
 def layered_config(args: argparse.Namespace) -> RunConfig:
     """--preset, then --config, then each --set over the defaults of the data set they name."""
-    from vaegan.training import make_config
+    from vaegan.configure import make_config
 
     given = [f"--preset {args.preset}" if args.preset else "", str(args.config or "")]
     source = " + ".join(filter(None, [*given, "--set" if args.set else ""])) or "defaults"
