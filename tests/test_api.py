@@ -47,6 +47,8 @@ def test_images_in_any_layout_and_dtype_encode_alike():
     for x in (hwc, torch.from_numpy(hwc), chw, to_model(torch.from_numpy(hwc)).double()):
         torch.testing.assert_close(model.encode(x), reference, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(model.encode(hwc[0]), reference[:1], rtol=1e-5, atol=1e-5)
+    grey = model.encode(hwc[..., 0])  # (B, H, W): a batch of grey images
+    torch.testing.assert_close(grey, reference, rtol=1e-5, atol=1e-5)
     with pytest.raises(VaeganError, match=r"shape \(5, 32, 32, 3\).*\(B, 1, 32, 32\)"):
         model.encode(np.zeros((5, 32, 32, 3), np.uint8))
     with pytest.raises(VaeganError, match="dtype torch.int64"):
@@ -151,6 +153,8 @@ def test_training_from_python_calls_back_per_interval(tmp_path, idx_dir):
     again = Recorder()  # a finished run: nothing to do, so no hook but on_start
     vaegan.train(cfg, tmp_path / "run", callbacks=[again], resume=True, progress=False)
     assert [c[0] for c in again.calls] == ["start"]
+    with pytest.raises(VaeganError, match="run directory not found"):
+        vaegan.load(str(tmp_path / "nope"))  # a typo in a local path, not a Hub id
     model = vaegan.load(tmp_path / "run")  # device "auto": the CPU here
     assert model.device.type == "cpu" and model.sample(2).shape == (2, 1, 32, 32)
 

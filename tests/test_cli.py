@@ -197,3 +197,23 @@ def test_version_and_log_level(capsys):
     with pytest.raises(SystemExit):
         main(["--log-level", "loud", "config", "show"])
     assert "invalid choice: 'loud'" in capsys.readouterr().err
+
+
+def test_skip_bad_images_where_the_error_suggests_it(run, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((40, 40), 60 * i, np.uint8)).save(folder / f"ok{i}.png")
+    (folder / "bad.png").write_bytes(b"not an image at all")
+    args = ["reconstruct", str(run), "--data", "folder", "--data-dir", str(folder)]
+    args += ["--split", "all", "--n", "2", "--out", str(tmp_path / "r.png")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "bad.png: cannot decode" in err and "--skip-bad-images" in err
+    assert "object at 0x" not in err  # no Python internals in the message
+    assert main([*args, "--skip-bad-images"]) == 0 and (tmp_path / "r.png").is_file()
+
+
+def test_resume_where_there_is_no_run(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "nope"), "--resume"]) == 2
+    assert "no run to resume there (no config.json); drop --resume" in capsys.readouterr().err

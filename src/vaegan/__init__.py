@@ -29,7 +29,9 @@ def load(run_dir: str | Path, device: str | torch.device = "auto") -> VAEGAN:
     from vaegan.checkpoint import load_model
     from vaegan.devices import resolve_device
 
-    if isinstance(run_dir, str) and not Path(run_dir).exists():
+    local = Path(run_dir)
+    # "OWNER/NAME" that is no path here (and whose OWNER is no folder here: "runs/typo" is a path)
+    if isinstance(run_dir, str) and not local.exists() and not local.parent.is_dir():
         from vaegan.hub import download, parse_repo_id
 
         if parse_repo_id(run_dir) is not None:

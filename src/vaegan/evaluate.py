@@ -166,6 +166,7 @@ def evaluate_run(
     data: str | None = None,
     data_dir: str | None = None,
     split: str = "test",
+    skip_bad_images: bool = False,
     n: int = 10_000,
     seed: int = 0,
     device: torch.device | str = "cpu",
@@ -186,7 +187,13 @@ def evaluate_run(
     read_evaluations(run)  # likewise for an eval.json that cannot be merged into
     check_model_fits(metrics, run, model, cfg)
     dataset = load_run_data(
-        cfg, split, data=data, data_dir=data_dir, cache_dir=cache_dir, progress=progress
+        cfg,
+        split,
+        data=data,
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+        progress=progress,
+        skip_bad_images=skip_bad_images,
     )
     if n > len(dataset):
         raise VaeganError(f"--n {n} exceeds the {len(dataset)} images of split '{split}'")

@@ -27,8 +27,10 @@ def as_model_images(
     image without the batch axis is one image. Other shapes are refused, naming the expected one.
     """
     x = torch.as_tensor(x)
-    if x.ndim == 3:
-        x = x[None]
+    if x.ndim == 3 and channels == 1 and tuple(x.shape[1:]) == (image_size, image_size):
+        x = x[:, None]  # a batch of grey images (B, H, W); (1, H, W) reads the same either way
+    elif x.ndim == 3:
+        x = x[None]  # one image
     expected = (channels, image_size, image_size)
     if x.ndim == 4 and tuple(x.shape[1:]) == expected:
         pass

@@ -64,11 +64,22 @@ def add_run_command(
 def add_data_flags(
     p: argparse.ArgumentParser, split: str = "test", data_help: str | None = None
 ) -> None:
-    """--data, --data-dir, --split and --cache-dir of a command that reads a run's data."""
+    """--data, --data-dir, --split, --skip-bad-images and --cache-dir of a command that reads a
+    run's data."""
     p.add_argument("--data", choices=DATASET_NAMES, help=data_help or "default: the run's data set")
     p.add_argument("--data-dir")
     p.add_argument("--split", default=split)
+    add_skip_flag(p)
     add_cache_flag(p)
+
+
+def add_skip_flag(p: argparse.ArgumentParser) -> None:
+    """--skip-bad-images for a command that reads a run's data (the run's own setting holds too)."""
+    p.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="leave out (and list) images that cannot be decoded",
+    )
 
 
 def add_preprocessing_flags(p: argparse.ArgumentParser, defaults: bool = False) -> None:
@@ -117,7 +128,12 @@ def held_out_data(args: argparse.Namespace, cfg: RunConfig, n: int) -> Dataset:
     from vaegan.data import load_run_data
 
     data = load_run_data(
-        cfg, args.split, data=args.data, data_dir=args.data_dir, cache_dir=args.cache_dir
+        cfg,
+        args.split,
+        data=args.data,
+        data_dir=args.data_dir,
+        cache_dir=args.cache_dir,
+        skip_bad_images=args.skip_bad_images,
     )
     if n > len(data):
         raise VaeganError(f"{n} images requested, but split '{args.split}' has {len(data)}")

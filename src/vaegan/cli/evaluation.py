@@ -9,6 +9,7 @@ from vaegan.cli.common import (
     Subparsers,
     add_cache_flag,
     add_preprocessing_flags,
+    add_skip_flag,
     comma_list,
     count,
     load_options,
@@ -83,6 +84,7 @@ def add_evaluate(sub: Subparsers) -> None:
     v.add_argument("--data", choices=DATASET_NAMES, help="default: the run's data set")
     v.add_argument("--data-dir")
     v.add_argument("--split", default="test")
+    add_skip_flag(v)
     v.add_argument("--n", type=count(1), default=10_000)
     v.add_argument("--evaluator", type=Path, help="default: evaluators/DATA")
     v.add_argument("--seed", type=int, default=0)
@@ -125,6 +127,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         data=data,
         data_dir=args.data_dir,
         split=args.split,
+        skip_bad_images=args.skip_bad_images,
         n=args.n,
         seed=args.seed,
         device=resolve_device(args.device),

@@ -30,7 +30,9 @@ DECODE_BATCH = 1_000  # codes decoded at once, so that memory does not grow with
 
 def add_sample(sub: Subparsers) -> None:
     """`sample RUN --out FILE`: --n draws, --seed, and --condition for conditional models."""
-    s = add_run_command(sub, "sample", "decode draws of z ~ N(0, I)", cmd_sample, draws_z=True)
+    s = add_run_command(
+        sub, "sample", "decode draws of z from the model's prior", cmd_sample, draws_z=True
+    )
     s.add_argument("--n", type=count(1, MAX_SAMPLES), default=64)
     s.add_argument(
         "--condition",
@@ -281,6 +283,7 @@ def cmd_attributes_compute(args: argparse.Namespace) -> None:
         data=args.data,
         data_dir=args.data_dir,
         cache_dir=args.cache_dir,
+        skip_bad_images=args.skip_bad_images,
         progress=not args.quiet,
     )
     vectors = compute_attribute_vectors(

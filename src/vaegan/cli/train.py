@@ -203,6 +203,8 @@ def resumed_config(args: argparse.Namespace, given: dict[str, Any]) -> RunConfig
     changed = sorted(f for f in given if ".".join(TRAIN_FLAGS[f]) not in RESUME_MAY_CHANGE)
     if changed:
         raise VaeganError(f"--resume continues {args.out} with its own config; drop --{changed[0]}")
+    if not (Path(args.out) / "config.json").is_file():
+        raise VaeganError(f"{args.out}: no run to resume there (no config.json); drop --resume")
     return RunConfig.load(Path(args.out) / "config.json")
 
 

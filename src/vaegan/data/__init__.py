@@ -4,7 +4,7 @@ attributes. Each format has its own module; this one names them, and caches what
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -203,17 +203,22 @@ def load_run_data(
     *,
     data: str | None = None,
     data_dir: str | Path | None = None,
+    skip_bad_images: bool = False,
     **kwargs,
 ) -> Dataset:
     """Split `split` of the data set a run trains on (or of `data`), preprocessed for its model.
 
     Another data set than the run's is read from `data_dir` (or its default directory) with its
-    own default preprocessing, at the model's image size and channels.
+    own default preprocessing, at the model's image size and channels. `skip_bad_images` leaves
+    out (and lists) images that cannot be decoded, as the run's own setting may already do.
     """
     name = data or cfg.data.name
     if name == cfg.data.name:
-        return load_dataset(name, data_dir or cfg.data.data_dir, split, run_options(cfg), **kwargs)
-    options = LoadOptions(image_size=cfg.model.image_size, channels=cfg.model.channels)
+        options, data_dir = run_options(cfg), data_dir or cfg.data.data_dir
+    else:
+        options = LoadOptions(image_size=cfg.model.image_size, channels=cfg.model.channels)
+    if skip_bad_images:
+        options = replace(options, skip_bad_images=True)
     return load_dataset(name, data_dir, split, options, **kwargs)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -73,10 +74,17 @@ def decode_one(source: ImageSource, mode: str) -> np.ndarray:
             array = np.asarray(image.convert(mode))
     except DECODE_ERRORS as err:
         raise DataError(
-            f"{source.name}: cannot decode the image, it is corrupt or truncated ({err}); "
-            f"{SKIP_HINT}"
+            f"{source.name}: cannot decode the image, it is corrupt or truncated "
+            f"({pillow_reason(err)}); {SKIP_HINT}"
         ) from None
     return array[..., None] if array.ndim == 2 else array
+
+
+def pillow_reason(err: Exception) -> str:
+    """Pillow's complaint without the in-memory file's repr ("<_io.BytesIO object at 0x...>")."""
+    if isinstance(err, UnidentifiedImageError):
+        return "not an image format Pillow reads"
+    return re.sub(r" ?<_io\.\w+ object at 0x[0-9a-f]+>", "", str(err)) or type(err).__name__
 
 
 def decode_images(

