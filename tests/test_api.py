@@ -187,6 +187,8 @@ def test_progress_without_a_terminal_is_one_line_per_interval(tmp_path, idx_dir,
     assert "img/s" in lines[0] and "l_llike" in lines[0] and "\r" not in err
     assert main(["--log-level", "warning", *common, "--out", str(tmp_path / "b")]) == 0
     assert "step " not in capsys.readouterr().err
+    assert main([*common, "--out", str(tmp_path / "c"), "--log-level", "warning"]) == 0
+    assert "step " not in capsys.readouterr().err  # after the subcommand, too
 
 
 @pytest.mark.slow

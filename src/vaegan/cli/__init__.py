@@ -33,6 +33,7 @@ from vaegan.errors import VaeganError
 from vaegan.files import os_reason
 from vaegan.progress import configure_logging
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
 COMMANDS = (
     add_train,
     add_config,
@@ -59,17 +60,32 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vaegan", description="VAE/GAN (Larsen et al. 2016): train, sample, reconstruct."
     )
-    p.add_argument(
-        "--log-level",
-        choices=("debug", "info", "warning", "error"),
-        default="info",
-        help="how much the library tells on stderr (default info; warning: problems only)",
-    )
+    add_log_level(p, default="info")
     p.add_argument("--version", action="version", version=f"vaegan {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for add_command in COMMANDS:
         add_command(sub)
+    for command in leaf_parsers(p):  # `vaegan train ... --log-level warning` works too
+        add_log_level(command, default=argparse.SUPPRESS)
     return p
+
+
+def add_log_level(p: argparse.ArgumentParser, default: str) -> None:
+    """--log-level: how much the library tells on stderr."""
+    p.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default=default,
+        help="how much the library tells on stderr (default info; warning: problems only)",
+    )
+
+
+def leaf_parsers(p: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parsers of the commands that take no further subcommand (`train`, `config show`...)."""
+    subs = [a for a in p._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        return [p]
+    return [leaf for a in subs for child in a.choices.values() for leaf in leaf_parsers(child)]
 
 
 def main(argv: list[str] | None = None) -> int:
