@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vaegan.errors import VaeganError
 from vaegan.names import DATASET_NAMES
@@ -73,11 +73,13 @@ def add_data_flags(
     add_cache_flag(p)
 
 
-def add_skip_flag(p: argparse.ArgumentParser) -> None:
-    """--skip-bad-images for a command that reads a run's data (the run's own setting holds too)."""
+def add_skip_flag(p: argparse.ArgumentParser, default: bool | None = False) -> None:
+    """--skip-bad-images (a run's own setting holds too; `train` leaves None for its config)."""
     p.add_argument(
         "--skip-bad-images",
-        action="store_true",
+        action="store_const",
+        const=True,
+        default=default,
         help="leave out (and list) images that cannot be decoded",
     )
 
@@ -92,13 +94,7 @@ def add_preprocessing_flags(p: argparse.ArgumentParser, defaults: bool = False) 
         "150x150, folders centre square, MNIST padded to 32); center: the largest "
         "centred square; none: the whole image",
     )
-    p.add_argument(
-        "--skip-bad-images",
-        action="store_const",
-        const=True,
-        default=False if defaults else None,
-        help="leave out (and list) images that cannot be decoded",
-    )
+    add_skip_flag(p, default=False if defaults else None)
 
 
 def load_options(args: argparse.Namespace, spec, **more):  # spec: vaegan.data.DatasetSpec
@@ -123,18 +119,25 @@ def add_cache_flag(p: argparse.ArgumentParser) -> None:
     )
 
 
-def held_out_data(args: argparse.Namespace, cfg: RunConfig, n: int) -> Dataset:
-    """The chosen split (by default the run's own data set), checked to hold n images."""
+def run_split(args: argparse.Namespace, cfg: RunConfig, **options: Any) -> Dataset:
+    """The split add_data_flags chose (by default of the run's own data set), as the run's model
+    takes it; `options` go to load_dataset (e.g. progress)."""
     from vaegan.data import load_run_data
 
-    data = load_run_data(
+    return load_run_data(
         cfg,
         args.split,
         data=args.data,
         data_dir=args.data_dir,
         cache_dir=args.cache_dir,
         skip_bad_images=args.skip_bad_images,
+        **options,
     )
+
+
+def held_out_data(args: argparse.Namespace, cfg: RunConfig, n: int) -> Dataset:
+    """The chosen split (by default the run's own data set), checked to hold n images."""
+    data = run_split(args, cfg)
     if n > len(data):
         raise VaeganError(f"{n} images requested, but split '{args.split}' has {len(data)}")
     return data

@@ -15,6 +15,7 @@ from vaegan.cli.common import (
     count,
     held_out_data,
     held_out_images,
+    run_split,
 )
 from vaegan.errors import VaeganError
 from vaegan.names import ATTRIBUTE_IMAGES, DEFAULT_STRENGTH
@@ -273,19 +274,10 @@ def cmd_attributes_compute(args: argparse.Namespace) -> None:
     without it and its length |v|, and save them."""
     from vaegan.attributes import compute_attribute_vectors
     from vaegan.checkpoint import load_model
-    from vaegan.data import load_run_data
     from vaegan.devices import resolve_device
 
     model, cfg = load_model(args.run, resolve_device(args.device))
-    data = load_run_data(
-        cfg,
-        args.split,
-        data=args.data,
-        data_dir=args.data_dir,
-        cache_dir=args.cache_dir,
-        skip_bad_images=args.skip_bad_images,
-        progress=not args.quiet,
-    )
+    data = run_split(args, cfg, progress=not args.quiet)
     vectors = compute_attribute_vectors(
         model, data, args.run, split=args.split, attrs=comma_list(args.attrs), n=args.n
     )
