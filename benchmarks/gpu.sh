@@ -30,13 +30,16 @@ step() {  # step LIMIT_S NAME ARGS...: one benchmarks/step.py table, appended to
   cat "$out/$name.md" "$out/$name.log" >>"$out/summary.md"
 }
 
-# 1. eager fp32 and bf16 at three batch sizes, both image shapes (about 3 minutes)
+# 1. eager fp32 and bf16 at three batch sizes, both image shapes, channels_last (the default); and
+#    fp32 in NCHW once, to see whether cuDNN prefers a layout (about 4 minutes)
 for precision in fp32 bf16; do
   for batch in 64 128 256; do
     log "step $precision batch $batch"
-    step 40 "step_${precision}_b$batch" --shapes 32x1,64x3 --precision "$precision" --batch-size "$batch"
+    step 35 "step_${precision}_b$batch" --shapes 32x1,64x3 --precision "$precision" --batch-size "$batch"
   done
 done
+log "step fp32 batch 128, NCHW"
+step 30 step_fp32_b128_nchw --shapes 64x3 --batch-size 128 --no-channels-last
 
 # 2. torch.compile: inductor at batch 256, and CUDA graphs (reduce-overhead) at batch 64, where
 #    launch overhead dominates (about 3 minutes, most of it compiling)

@@ -3,6 +3,7 @@
     python benchmarks/pythae_side_by_side.py --setup        # once: pythae into its own venv
     python benchmarks/pythae_side_by_side.py --markdown     # 32x32x1, batch 64, 5 runs each
     python benchmarks/pythae_side_by_side.py --shapes 32x1,64x3 --repeats 5 --steps 3 --markdown
+    python benchmarks/pythae_side_by_side.py --channels-last   # NHWC models and batch, both sides
 
 pythae (0.1.2) is never a dependency of vaegan: `--setup` installs it, with the same torch, into
 benchmarks/.pythae-venv, and its measurements run under that venv's Python. Run this script with
@@ -199,7 +200,18 @@ def common_setup(args: argparse.Namespace):
     cfg = ModelConfig(image_size=args.image_size, channels=args.channels, width=args.width)
     gen = torch.Generator().manual_seed(1)
     x = torch.rand(args.batch_size, cfg.channels, cfg.image_size, cfg.image_size, generator=gen)
-    return cfg, x * 2 - 1
+    return cfg, as_layout(x * 2 - 1, args)
+
+
+def as_layout(module_or_batch, args: argparse.Namespace):
+    """The model or batch in NHWC with --channels-last (both sides alike), else unchanged."""
+    import torch
+
+    if not args.channels_last:
+        return module_or_batch
+    if isinstance(module_or_batch, torch.Tensor):
+        return module_or_batch.contiguous(memory_format=torch.channels_last)
+    return module_or_batch.to(memory_format=torch.channels_last)
 
 
 def param_counts(enc, dec, dis) -> dict[str, int]:
@@ -223,7 +235,7 @@ def vaegan_child(args: argparse.Namespace) -> dict:
     from vaegan.step import train_step
 
     torch.manual_seed(0)
-    model = VAEGAN(cfg)
+    model = as_layout(VAEGAN(cfg), args)
     optimizers = make_optimizers(model, OptimConfig())
     loss_cfg = LossConfig(margin=None)  # no gating: every step updates all three networks
     model.train()
@@ -336,6 +348,7 @@ def pythae_child(args: argparse.Namespace) -> dict:
     model = PythaeVAEGAN(
         model_cfg, encoder=Enc(nets.enc), decoder=Dec(nets.dec), discriminator=Dis(nets.dis)
     )
+    model = as_layout(model, args)
     optim = OptimConfig()
     opt_params = {"alpha": optim.rmsprop_alpha, "weight_decay": optim.weight_decay}
     labels = torch.zeros(args.batch_size)
@@ -410,6 +423,7 @@ def run_child(impl: str, python: Path, args: argparse.Namespace, size: str, ch: 
         str(args.warmup),
         "--threads",
         str(args.threads),
+        *(["--channels-last"] if args.channels_last else []),
     ]
     env = os.environ | {"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     env.pop("PYTHONPATH", None)
@@ -458,7 +472,8 @@ def render(results: dict[str, dict]) -> str:
     for shape, res in results.items():
         m = res["meta"]
         out.append(
-            f"- {shape}, batch {m['batch']}: {m['repeats']} interleaved runs per side, "
+            f"- {shape}, batch {m['batch']}, {m.get('layout', 'NCHW')}: {m['repeats']} "
+            "interleaved runs per side, "
             f"each {m['warmup']} warm-up + {m['steps']} timed steps; {m['date']}; "
             f"`{m['command']}`"
         )
@@ -495,6 +510,9 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5, help="runs (child processes) per side")
     p.add_argument("--threads", type=int, default=2, help="torch threads on both sides")
+    p.add_argument(
+        "--channels-last", action="store_true", help="NHWC models and batch, on both sides"
+    )
     p.add_argument("--markdown", action="store_true", help="print the table and machine info")
     p.add_argument("--json", type=Path, help="also write every run's numbers here")
     p.add_argument(
@@ -571,6 +589,7 @@ def measure_shape(
         "repeats": args.repeats,
         "warmup": args.warmup,
         "steps": args.steps,
+        "layout": "channels_last" if args.channels_last else "NCHW",
     }
     result = {f"{size}x{size}x{ch}": {"meta": meta, "runs": runs}}
     py, vg = summarise(runs["pythae"]), summarise(runs["vaegan"])

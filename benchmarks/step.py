@@ -1,6 +1,7 @@
 """Images/s and peak memory of one training step (Algorithm 1), per variant.
 
     python benchmarks/step.py                       # 32x32x1 and 64x64x3, paper widths, CPU
+    python benchmarks/step.py --no-channels-last    # NCHW networks and batches
     python benchmarks/step.py --device cuda --batch-size 64 --repeats 5
     python benchmarks/step.py --markdown            # a table to paste into docs/PERFORMANCE.md
     python benchmarks/step.py --device cuda --precision bf16 --compile reduce-overhead
@@ -63,7 +64,7 @@ def build(args: argparse.Namespace, device: torch.device) -> tuple[VAEGAN, dict,
     model = VAEGAN(cfg).to(device)
     x = torch.rand(args.batch_size, args.channels, args.image_size, args.image_size) * 2 - 1
     x = x.to(device)
-    if args.channels_last:  # NHWC weights and batches, as `vaegan train --channels-last`
+    if args.channels_last:  # NHWC weights and batches, as `vaegan train` by default
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     return model, make_optimizers(model, OptimConfig()), x
@@ -179,7 +180,12 @@ def main() -> None:
         default="none",
         help="torch.compile each network (reduce-overhead: CUDA graphs); timed once, apart",
     )
-    p.add_argument("--channels-last", action="store_true", help="NHWC layout")
+    p.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="NHWC layout (the default, as `vaegan train`); --no-channels-last: NCHW",
+    )
     p.add_argument("--peak-tflops", type=float, help="the device's peak, for MFU (GPUs)")
     p.add_argument("--markdown", action="store_true")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -227,7 +233,7 @@ def main() -> None:
                 args.precision,
                 "--compile",
                 args.compile,
-                *(["--channels-last"] if args.channels_last else []),
+                "--channels-last" if args.channels_last else "--no-channels-last",
             ]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))

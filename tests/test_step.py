@@ -10,7 +10,7 @@ from vaegan.config import VARIANTS, LossConfig, ModelConfig, OptimConfig
 from vaegan.losses import discriminator_loss, gaussian_nll, generator_loss
 from vaegan.models import VAEGAN
 from vaegan.optim import make_optimizers
-from vaegan.step import forward, gate, gradients, train_step
+from vaegan.step import gate, stages, step_gradients, train_step
 
 B, Z = 4, 6
 DEFAULTS = LossConfig()
@@ -37,9 +37,12 @@ def condition(model, seed: int = 3) -> torch.Tensor | None:
     return torch.randint(0, 2, (B, len(ATTRIBUTES)), generator=g).float()
 
 
-def step_gradients(model, x, cfg=DEFAULTS, seed=2):
-    out = forward(model, x, cfg, torch.Generator().manual_seed(seed), y=condition(model))
-    return gradients(model, out.losses, list(out.losses), shared=out.shared)  # as train_step
+def network_gradients(model, x, cfg=DEFAULTS, seed=2, kl_weight=1.0):
+    """Every network's gradient as train_step takes it, with the gating off."""
+    g, y = torch.Generator().manual_seed(seed), condition(model)
+    cfg = replace(cfg, margin=None)
+    grads, stats, _ = step_gradients(model, x, cfg, g, y=y, kl_weight=kl_weight)
+    return grads, stats
 
 
 def reference_dis_loss(logits, real_weight):
@@ -175,7 +178,7 @@ def test_each_network_gets_exactly_its_own_gradient(variant, generator_loss_kind
         gamma=0.3, feature_sigma=2.0, generator_loss=generator_loss_kind, layout=layout
     )
     model, x = tiny_model(variant), batch()
-    ours = step_gradients(model, x, cfg)
+    ours, _ = network_gradients(model, x, cfg)
     ref = reference_gradients(model, x, cfg)
     assert set(ours) == set(ref) == set(model.networks())
     for name in ours:
@@ -196,16 +199,13 @@ def test_quality_options_keep_each_network_to_its_own_gradient(variant):
             for _ in range(100):
                 model.dis(x, condition(model))
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    out = forward(
-        model, x, cfg, torch.Generator().manual_seed(2), y=condition(model), kl_weight=0.4
-    )
-    ours = gradients(model, out.losses, list(out.losses))
+    ours, stats = network_gradients(model, x, cfg, kl_weight=0.4)
     model.load_state_dict(state)
     ref = reference_gradients(model, x, cfg, kl_weight=0.4)
     for name in ours:  # the power iteration's last digits still move between passes
         assert_same(ours[name], ref[name], atol=1e-5)
     if variant != "vae":
-        assert out.stats["r1"] > 0
+        assert stats["r1"] > 0
 
 
 def scaled(fn, factor):
@@ -215,10 +215,10 @@ def scaled(fn, factor):
 @pytest.mark.parametrize("variant", ["vaegan", "vae_disl", "cvaegan"])
 def test_enc_gradient_ignores_gan_loss(variant, monkeypatch):
     model, x = tiny_model(variant), batch()
-    before = step_gradients(model, x)
+    before, _ = network_gradients(model, x)
     monkeypatch.setattr(step_module, "discriminator_loss", scaled(discriminator_loss, 10.0))
     monkeypatch.setattr(step_module, "generator_loss", scaled(generator_loss, 10.0))
-    after = step_gradients(model, x)
+    after, _ = network_gradients(model, x)
     assert_same(before["enc"], after["enc"])
     assert not torch.allclose(before["dis"][0], after["dis"][0])  # the scaling did act
     if variant != "vae_disl":
@@ -230,17 +230,19 @@ def test_enc_gradient_ignores_gan_loss(variant, monkeypatch):
 @pytest.mark.parametrize("variant", ["vaegan", "vae_disl", "cvaegan"])
 def test_dis_gradient_ignores_llike(variant, monkeypatch):
     model, x = tiny_model(variant), batch()
-    before = step_gradients(model, x)
+    before, _ = network_gradients(model, x)
     monkeypatch.setattr(step_module, "gaussian_nll", scaled(gaussian_nll, 10.0))
-    after = step_gradients(model, x)
+    after, _ = network_gradients(model, x)
     assert_same(before["dis"], after["dis"])
     assert not torch.allclose(before["enc"][0], after["enc"][0])
 
 
 def test_llike_gradient_flows_through_dis_into_enc():
     model, x = tiny_model("vaegan"), batch()
-    out = forward(model, x, LossConfig(), torch.Generator().manual_seed(0))
-    l_llike_only = out.losses["enc"] - out.stats["l_prior"]  # the part Dis_l carries
+    llike_half = next(stages(model, x, LossConfig(), torch.Generator().manual_seed(0)))
+    (term,) = llike_half.terms  # Enc's loss, whose pass also gives Dec's share of L_llike
+    assert term.factors == {"enc": 1.0, "dec": LossConfig().gamma}
+    l_llike_only = term.loss - llike_half.stats["l_prior"]  # the part Dis_l carries
     grads = torch.autograd.grad(l_llike_only, list(model.enc.parameters()))
     assert sum(g.abs().sum() for g in grads) > 0
 
@@ -302,8 +304,10 @@ def test_training_lowers_the_loss_on_a_fixed_batch(variant):
     y = condition(model)
 
     def loss_now():
-        out = forward(model, x, cfg, torch.Generator().manual_seed(0), y=y)
-        return out.losses[watched].item()
+        with torch.no_grad():
+            built = stages(model, x, cfg, torch.Generator().manual_seed(0), y=y)
+            losses = {n: t.loss for stage in built for t in stage.terms for n in t.factors}
+        return losses[watched].item()
 
     first = loss_now()
     for i in range(50):
@@ -311,27 +315,57 @@ def test_training_lowers_the_loss_on_a_fixed_batch(variant):
     assert loss_now() < 0.7 * first
 
 
-@pytest.mark.parametrize("layout", ["code", "fused"])
-def test_vae_disl_one_backward_serves_enc_and_dec(layout):
-    """VAE_Disl's Enc and Dec gradients from one pass of Enc's loss equal each from its own loss."""
-    model, x = tiny_model("vae_disl"), batch()
-    cfg = replace(DEFAULTS, layout=layout)
-    out = forward(model, x, cfg, torch.Generator().manual_seed(2))
-    assert out.shared == ("enc", "dec")
-    joint = gradients(model, out.losses, list(out.losses), shared=out.shared)
-    out = forward(model, x, cfg, torch.Generator().manual_seed(2))  # the same forward again
-    apart = gradients(model, out.losses, list(out.losses))  # three backward passes
-    for name in ("enc", "dec", "dis"):
-        assert all(torch.equal(a, b) for a, b in zip(joint[name], apart[name], strict=True))
-    assert any(g.abs().sum() > 0 for g in joint["dec"])
-    vaegan = forward(tiny_model("vaegan"), x, cfg, torch.Generator().manual_seed(2))
-    assert vaegan.shared == ()  # Dec's adversarial term: its own pass
-
-
-def test_a_vae_disl_step_takes_two_backward_passes(monkeypatch):
-    """train_step passes Forward.shared on: Enc+Dec in one pass, Dis in another."""
-    model, x = tiny_model("vae_disl"), batch()
+@pytest.mark.parametrize(
+    "variant,layout,passes",
+    [
+        ("vae", "code", 1),  # Enc's loss gives Dec's gradient too
+        ("gan", "code", 2),
+        ("vae_disl", "code", 2),  # Enc + Dec, Dis
+        ("vae_disl", "fused", 2),
+        ("vaegan", "code", 3),  # Enc + Dec's share of L_llike, Dec's GAN term, Dis
+        ("vaegan", "fused", 3),  # Enc, Dec, Dis: Dec's upstream at Dis differs from Enc's
+    ],
+)
+def test_backward_passes_per_step(variant, layout, passes, monkeypatch):
+    """Networks whose gradients one pass gives share it (Term.factors)."""
+    model, x = tiny_model(variant), batch()
     calls, grad = [], torch.autograd.grad
     monkeypatch.setattr(torch.autograd, "grad", lambda *a, **k: calls.append(1) or grad(*a, **k))
-    train_step(model, make_optimizers(model, OptimConfig()), x, DEFAULTS)
-    assert len(calls) == 2
+    cfg = replace(DEFAULTS, layout=layout, margin=None)
+    train_step(model, make_optimizers(model, OptimConfig()), x, cfg)
+    assert len(calls) == passes
+
+
+class SavedBytes:
+    """What autograd graphs hold for their backward passes: a saved_tensors_hooks pack that
+    counts the bytes until the graph lets go of them."""
+
+    live = 0
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.tensor, self.size = tensor, tensor.numel() * tensor.element_size()
+        SavedBytes.live += self.size
+
+    def __del__(self) -> None:
+        SavedBytes.live -= self.size
+
+
+@pytest.mark.parametrize("variant", ["vaegan", "vae_disl", "cvaegan"])
+def test_the_llike_half_is_freed_before_the_gan_half_is_built(variant):
+    """Code layout: when Dec starts its GAN pass, nothing of Enc, Dec(Z) or Dis_l is alive."""
+    model, x = tiny_model(variant), batch()
+    passes, live_then = [], []
+
+    def at_dec(module, args):
+        passes.append(SavedBytes.live)
+        if len(passes) == 2:  # the GAN half's Dec over [Z; Z_p]
+            live_then.append(SavedBytes.live)
+
+    handle = model.dec.register_forward_pre_hook(at_dec)
+    SavedBytes.live = 0
+    with torch.autograd.graph.saved_tensors_hooks(SavedBytes, lambda held: held.tensor):
+        cfg = replace(DEFAULTS, margin=None)
+        train_step(model, make_optimizers(model, OptimConfig()), x, cfg, y=condition(model))
+    handle.remove()
+    assert passes[0] > 0  # Enc's activations are held when Dec(Z) starts: the hook counts
+    assert live_then == [0]

@@ -106,7 +106,11 @@ CONFIG_FLAGS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
         "--channels-last",
         "train",
         "channels_last",
-        SET_TRUE | {"help": "NHWC memory layout for the networks and batches"},
+        {
+            "action": argparse.BooleanOptionalAction,
+            "help": "NHWC memory layout for the networks and batches (the default; "
+            "--no-channels-last: NCHW)",
+        },
     ),
     (
         "--tensorboard",
