@@ -3,7 +3,8 @@
     python benchmarks/profile_step.py                    # VAE/GAN, 32x32x1, paper widths, batch 64
     python benchmarks/profile_step.py --size 64 --channels 3 --shapes   # per input shape
 
-Random inputs, equilibrium gating off (every network does its full work), after two untimed steps.
+Random inputs, equilibrium gating off (every network does its full work), after two untimed steps;
+channels_last as `vaegan train` (--no-channels-last: NCHW).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=2)
     p.add_argument("--rows", type=int, default=25)
     p.add_argument("--shapes", action="store_true", help="group the table by input shapes")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
     args = p.parse_args()
     torch.manual_seed(0)
     cfg = ModelConfig(
@@ -39,6 +41,9 @@ def main() -> None:
     model = VAEGAN(cfg)
     optimizers = make_optimizers(model, OptimConfig())
     x = torch.rand(args.batch_size, args.channels, args.size, args.size) * 2 - 1
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     loss, precision = LossConfig(margin=None), Precision(args.precision, "cpu")
     for _ in range(2):
         train_step(model, optimizers, x, loss, precision=precision)

@@ -118,6 +118,12 @@ def test_presets_config_files_and_set_layer_in_order(tmp_path, capsys):
     assert cfg.loss.r1 == 3.0 and cfg.model.width == 0.5 and cfg.model.ema_decay == 0.99
     assert cfg.model.variant == "vae" and cfg.train.steps == 7
     assert cfg.loss.gamma == RunConfig.from_dict(preset_dict("demo")).loss.gamma
+    assert paper.train.channels_last  # the default layout; the flag turns it off or on
+    assert not config("--no-channels-last").train.channels_last
+    off = tmp_path / "nchw.json"
+    off.write_text(json.dumps({"train": {"channels_last": False}}))
+    assert not config("--config", str(off)).train.channels_last  # absent flag: the file holds
+    assert config("--config", str(off), "--channels-last").train.channels_last
     for bad, message in [
         (["--set", "loss.nope=1"], "unknown key 'loss.nope'"),
         (["--set", "loss.r1"], "expected SECTION.FIELD=VALUE"),
