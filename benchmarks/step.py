@@ -15,9 +15,10 @@ FLOPs per image are counted with torch.utils.flop_counter over one step; GFLOP/s
 images/s. The machine's ceilings are measured in the parent, interleaved with nothing: a 2048^3
 fp32 matmul, and the forward + backward (input and weight gradients) of a 5x5 stride-2 conv of
 the size the networks use most (128 -> 256 channels on 16x16 maps, batch 192 = 3 x 64, as Dis's
-3B pass). Each row's step is reported as a share of both. On CUDA, model FLOPs utilisation (MFU)
-is the step's FLOP/s over the GPU's dense peak for the step's precision (fp32 convolutions run as
-TF32 on tensor cores, cuDNN's default): a table of known GPUs, or --peak-tflops.
+3B pass), in the step's memory layout. Each row's step is reported as a share of both. On CUDA,
+model FLOPs utilisation (MFU) is the step's FLOP/s over the GPU's dense peak for the step's
+precision (fp32 convolutions run as TF32 on tensor cores, cuDNN's default): a table of known GPUs,
+or --peak-tflops.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def measure(args: argparse.Namespace) -> dict:
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:  # ru_maxrss is in KiB on Linux
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss_before
+        peak = max(0.0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss_before)
     return {
         "variant": args.variant,
         "shape": f"{args.image_size}x{args.image_size}x{args.channels}",
@@ -147,12 +148,17 @@ def timed(fn, device: torch.device, repeats: int = 7) -> float:
     return statistics.median(seconds(fn, device, repeats))
 
 
-def ceilings(device: torch.device) -> dict[str, float]:
-    """GFLOP/s of a large fp32 matmul and of a typical conv's forward + backward."""
+def ceilings(device: torch.device, channels_last: bool) -> dict[str, float]:
+    """GFLOP/s of a large fp32 matmul and of a typical conv's forward + backward, the conv in
+    the step's layout (oneDNN's NHWC convolutions are faster than its NCHW ones)."""
     a = torch.randn(2048, 2048, device=device)
     matmul = 2 * 2048**3 / timed(lambda: a @ a, device) / 1e9
     conv = torch.nn.Conv2d(128, 256, 5, stride=2, padding=2, bias=False).to(device)
-    x = torch.randn(192, 128, 16, 16, device=device, requires_grad=True)
+    x = torch.randn(192, 128, 16, 16, device=device)
+    if channels_last:
+        conv = conv.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
 
     def conv_step() -> None:
         conv(x).sum().backward()
@@ -197,7 +203,7 @@ def main() -> None:
         print(json.dumps(measure(args)))
         return
 
-    ceiling = ceilings(resolve_device(args.device))
+    ceiling = ceilings(resolve_device(args.device), args.channels_last)
     print(
         f"ceilings: matmul {ceiling['matmul']:.0f} GFLOP/s, conv fwd+bwd "
         f"{ceiling['conv']:.0f} GFLOP/s",
@@ -255,6 +261,7 @@ def main() -> None:
             f"\nMachine: {platform.processor() or platform.machine()}, "
             f"torch {torch.__version__}, device {rows[0]['device']} {rows[0]['device_name']}, "
             f"{args.precision}, compile {args.compile}, "
+            f"{'channels_last' if args.channels_last else 'NCHW'}, "
             f"{rows[0]['threads']} threads; ceilings: fp32 matmul {ceiling['matmul']:.0f} "
             f"GFLOP/s, conv forward+backward {ceiling['conv']:.0f} GFLOP/s\n"
         )
