@@ -24,14 +24,14 @@ from vaegan.data import load_dataset
 from vaegan.data.batches import Batches
 from vaegan.models import VAEGAN
 from vaegan.optim import make_optimizers
-from vaegan.step import forward, gradients, train_step
+from vaegan.step import step_gradients, train_step
 
 
 def layout_gradients(model: VAEGAN, x: torch.Tensor, cfg: LossConfig, layout: str) -> dict:
     """Each network's flattened gradient under one layout; BN buffers restored afterwards."""
     buffers = {k: v.clone() for k, v in model.state_dict().items()}
-    out = forward(model, x, replace(cfg, layout=layout), torch.Generator().manual_seed(0))
-    grads = gradients(model, out.losses, list(out.losses))
+    cfg = replace(cfg, layout=layout, margin=None)  # every network's gradient, ungated
+    grads, _, _ = step_gradients(model, x, cfg, torch.Generator().manual_seed(0))
     model.load_state_dict(buffers)
     return {name: torch.cat([g.flatten() for g in gs]) for name, gs in grads.items()}
 

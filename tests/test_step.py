@@ -1,5 +1,6 @@
 """Algorithm 1: each network's gradient is exactly the gradient of its own loss (METHOD.md §3)."""
 
+import copy
 from dataclasses import replace
 
 import pytest
@@ -369,3 +370,29 @@ def test_the_llike_half_is_freed_before_the_gan_half_is_built(variant):
     handle.remove()
     assert passes[0] > 0  # Enc's activations are held when Dec(Z) starts: the hook counts
     assert live_then == [0]
+
+
+@pytest.mark.parametrize("variant", ["vaegan", "vae_disl", "cvaegan"])
+@pytest.mark.parametrize("layout", ["code", "fused"])
+def test_batchnorm_statistics_update_in_the_codes_order(variant, layout):
+    """The stages run the forward passes in the code's order, so each BatchNorm's running
+    statistics end where a plain forward in that order leaves them (Dec on Z, then on [Z; Z_p];
+    Dis_l on [X_tilde; X], then Dis on [X; Dec(Z); Dec(Z_p)])."""
+    model, x = tiny_model(variant), batch()
+    reference = copy.deepcopy(model)
+    cfg = replace(DEFAULTS, layout=layout, margin=None)
+    y = condition(model)
+    train_step(model, make_optimizers(model, OptimConfig()), x, cfg, generator(2), y=y)
+    with torch.no_grad():
+        _, _, x_tilde, fakes = reference_run(reference, x, cfg, generator(2), y)
+        if layout == "code":
+            reference.dis.features(torch.cat([x_tilde, x]), repeated(y, 2))
+        reference.dis(torch.cat([x, fakes]), repeated(y, 3))
+    buffers = dict(model.named_buffers())
+    assert any(name.endswith("running_mean") for name in buffers)
+    for name, expected in reference.named_buffers():
+        assert torch.equal(buffers[name], expected), name
+
+
+def generator(seed):
+    return torch.Generator().manual_seed(seed)

@@ -3,11 +3,11 @@
 Every rank holds the whole model and computes the same global batch's forward on its own slice
 of it (rank r takes rows r*b .. (r+1)*b of the batch and of the step's noise), so N ranks with a
 global batch B compute what one process with batch B computes, except for BatchNorm statistics,
-which are per rank unless `sync_batchnorm` shares them. Per step, one all-reduce averages the
-logged statistics (so every rank gates its networks alike) and one averages the gradients of
-the networks that step together with the BatchNorm running statistics. No DistributedDataParallel
-wrapper: it synchronises inside backward(), while each network here takes its gradient from its
-own loss with autograd.grad.
+which are per rank unless `sync_batchnorm` shares them. Per stage of a step, one all-reduce
+averages the logged statistics (so every rank gates its networks alike); per step, one averages
+the gradients of the networks that step together with the BatchNorm running statistics. No
+DistributedDataParallel wrapper: it synchronises inside backward(), while each network here takes
+its gradient from its own loss with autograd.grad.
 """
 
 from __future__ import annotations

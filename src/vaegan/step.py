@@ -1,4 +1,4 @@
-"""Algorithm 1 (METHOD.md §3) and its variants: one forward, each network's gradient from its loss.
+"""Algorithm 1 (METHOD.md §3) and its variants: each network's gradient from its own loss.
 
     Z <- Enc(X);  L_prior;  X_tilde <- Dec(Z);  L_llike^{Dis_l};  Z_p ~ N(0, I);  X_p <- Dec(Z_p)
     L_GAN <- log Dis(X) + log(1 - Dis(X_tilde)) + log(1 - Dis(X_p))
