@@ -30,6 +30,10 @@ def batch(seed: int = 1) -> torch.Tensor:
     return torch.rand(B, 1, 16, 16, generator=torch.Generator().manual_seed(seed)) * 2 - 1
 
 
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
 def condition(model, seed: int = 3) -> torch.Tensor | None:
     """A 0/1 condition per image for conditional models, None for the others."""
     if not model.cfg.conditional:
@@ -392,7 +396,3 @@ def test_batchnorm_statistics_update_in_the_codes_order(variant, layout):
     assert any(name.endswith("running_mean") for name in buffers)
     for name, expected in reference.named_buffers():
         assert torch.equal(buffers[name], expected), name
-
-
-def generator(seed):
-    return torch.Generator().manual_seed(seed)

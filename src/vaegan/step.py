@@ -263,7 +263,7 @@ def fused_stage(
     enc_loss = kl_weight * l_prior + l_llike
     if not adversarial_dec:  # VAE_Dis_l: Enc's pass gives Dec's gradient
         terms = [Term(l_dis, {"dis": 1.0}), Term(enc_loss, {"enc": 1.0, "dec": 1.0})]
-    else:  # Dec's own pass: here it walks the same Dis and Dec passes as its GAN term
+    else:  # Dec's L_llike and GAN terms run through the same Dis and Dec passes: one backward
         dec_loss = cfg.gamma * l_llike + l_adv
         terms = [Term(l_dis, {"dis": 1.0}), Term(dec_loss, {"dec": 1.0})]
         terms.append(Term(enc_loss, {"enc": 1.0}))
