@@ -62,9 +62,26 @@ def test_errors_are_one_clear_line(run, tmp_path, capsys):
 def test_train_resume_rejects_changed_config(run, capsys):
     assert main(["train", "--out", str(run), "--resume", "--width", "2"]) == 2
     assert "drop --width" in capsys.readouterr().err
+    args = ["train", "--out", str(run), "--resume", "--batch-size", "3", "--z-dim", "5"]
+    assert main(args) == 2
+    assert "drop --batch-size --z-dim" in capsys.readouterr().err  # the flags as spelled
+    assert main(["train", "--out", str(run), "--resume", "--set", "loss.gamma=2"]) == 2
+    assert "--set loss.gamma would redefine it" in capsys.readouterr().err
     config = str(run / "config.json")
     assert main(["train", "--out", str(run), "--resume", "--config", config]) == 2
     assert "drop --config" in capsys.readouterr().err
+
+
+def test_resume_takes_same_values_and_interval_changes(tmp_path):
+    from helpers import write_idx_dataset
+
+    cfg = tiny_config(write_idx_dataset(tmp_path / "data"), steps=2)
+    train(cfg, tmp_path / "run", progress=False)
+    width = str(cfg.model.width)  # the run's own value: harmless
+    args = ["train", "--out", str(tmp_path / "run"), "--resume", "--steps", "3", "--width", width]
+    assert main([*args, "--set", "train.log_every=1", "--quiet"]) == 0
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["train"]["log_every"] == 1 and saved["train"]["steps"] == 3
 
 
 def test_train_with_config_file_and_flags(tmp_path):

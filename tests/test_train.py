@@ -247,3 +247,21 @@ def test_unknown_or_missing_device(name, tmp_path, idx_dir):
         pytest.skip("this machine has CUDA")
     with pytest.raises(ConfigError, match=f"'{name}'"):
         resolve_device(name)
+
+
+def test_images_per_s_leaves_out_paused_work(tmp_path, monkeypatch):
+    """Refits, grids and checkpoints run `paused`: the logged speed is the steps' alone."""
+    import types
+
+    import vaegan.run_outputs as run_outputs
+
+    clock = iter([0.0, 1.0, 9.0, 10.0, 10.0])  # start; pause from 1 to 9; flush at 10; restart
+    monkeypatch.setattr(run_outputs, "time", types.SimpleNamespace(perf_counter=clock.__next__))
+    metrics = run_outputs.Metrics(tmp_path / "metrics.jsonl", resume_step=0)
+    metrics.add({"l_prior": torch.tensor(1.0)})
+    with metrics.paused():  # 8 s of a prior refit, say
+        pass
+    metrics.add({"l_prior": torch.tensor(3.0)})
+    line = metrics.flush(step=2, batch_size=10)
+    assert line["images_per_s"] == 20 / 2.0  # 2 steps of 10 images in 10 s, 8 of them paused
+    assert line["l_prior"] == 2.0 and metrics.paused_s == 0.0

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_fn
 from torch import Tensor, nn
 
 from vaegan.errors import ConfigError, TrainingDiverged
@@ -140,11 +139,29 @@ def check_batch(batch_size: int, world: int) -> None:
         )
 
 
+class AllReduceSum(torch.autograd.Function):
+    """The sum of a tensor over all ranks, differentiable: the gradient of each rank's input is
+    the sum of every rank's output gradient (what torch.distributed.nn's all_reduce did before
+    it was deprecated)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # noqa: D102
+        total = x.clone()
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # noqa: D102
+        total = grad.clone()
+        dist.all_reduce(total)
+        return total
+
+
 class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
     """BatchNorm (1d or 2d) whose training statistics are those of the global batch.
 
     Unlike torch.nn.SyncBatchNorm this works on the CPU (gloo) as well: the per-channel sums
-    are all-reduced with torch.distributed.nn's differentiable all_reduce, so autograd takes
+    are all-reduced with a differentiable all-reduce (AllReduceSum), so autograd takes
     the exact gradient of the global-batch normalisation. Same parameters and buffers (and
     state_dict keys) as the BatchNorm it replaces; in eval mode it is that BatchNorm.
     """
@@ -161,7 +178,7 @@ class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
         channels = x.shape[1]
         dims = [0, *range(2, x.ndim)]  # every dimension but the channels
         count = x.new_full((1,), x.numel() / channels)
-        total = dist_fn.all_reduce(torch.cat([count, x.sum(dims), x.square().sum(dims)]))
+        total = AllReduceSum.apply(torch.cat([count, x.sum(dims), x.square().sum(dims)]))
         n = total[0]
         mean, mean_sq = total[1 : 1 + channels] / n, total[1 + channels :] / n
         var = mean_sq - mean.square()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,13 +38,16 @@ def _step_of(line: str) -> float:
 
 
 class Metrics:
-    """Sums per-step scalars on the device; one host sync per logging interval."""
+    """Sums per-step scalars on the device; one host sync per logging interval. images_per_s
+    counts the steps' time only: work done `paused()` (prior refits, grids, checkpoints) is left
+    out."""
 
     def __init__(self, path: Path, resume_step: int, board: Board | None = None) -> None:
         self.path, self.board = path, board
         self.sums: dict[str, torch.Tensor | float] = {}
         self.count = 0
         self.started = time.perf_counter()
+        self.paused_s = 0.0
         if path.exists():  # drop lines logged after the checkpoint we resume from
             kept = [ln for ln in path.read_text().splitlines() if _step_of(ln) <= resume_step]
             atomic_write_text(path, "".join(ln + "\n" for ln in kept))
@@ -66,11 +71,20 @@ class Metrics:
         synced = torch.stack([self.sums[k].float() for k in on_device]).tolist()  # one sync
         sums = self.sums | dict(zip(on_device, synced, strict=True))
         means = {k: v / self.count for k, v in sums.items()}
-        elapsed = time.perf_counter() - self.started
+        elapsed = time.perf_counter() - self.started - self.paused_s
         line = {"step": step, "images_per_s": self.count * batch_size / elapsed, **means}
         self.write(line)
-        self.sums, self.count, self.started = {}, 0, time.perf_counter()
+        self.sums, self.count, self.started, self.paused_s = {}, 0, time.perf_counter(), 0.0
         return line
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Leave the time of the work inside out of images_per_s."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.paused_s += time.perf_counter() - start
 
 
 class Grids:
@@ -136,6 +150,13 @@ def write_outputs(
         line = log.metrics.flush(done, t.batch_size)
         show_progress(log, bar, line, t.steps)
         log.line(done, line)
+    with log.metrics.paused():
+        write_grids_and_probe(log, done, cfg, model)
+
+
+def write_grids_and_probe(log: Log, done: int, cfg: RunConfig, model: VAEGAN) -> None:
+    """The grids, the quality probe and the report, each when due."""
+    t = cfg.train
     grid_due = done % t.sample_every == 0 or done == t.steps
     if grid_due:
         grids = log.grids.write(done)

@@ -455,11 +455,17 @@ class Training:
         if log_due or refit:
             self.saver.check(done)
         if refit:
-            refit_prior(self.model, self.images, self.dist)
+            with self.untimed():
+                refit_prior(self.model, self.images, self.dist)
         if self.log is not None:
             write_outputs(self.log, stats, done, self.cfg, self.model, bar, log_due)
         if done % t.checkpoint_every == 0 or done == t.steps:
-            self.saver.save(done)
+            with self.untimed():
+                self.saver.save(done)
+
+    def untimed(self) -> contextlib.AbstractContextManager:
+        """Work left out of the logged images/s (a no-op on ranks that log nothing)."""
+        return contextlib.nullcontext() if self.log is None else self.log.metrics.paused()
 
 
 def run_steps(run: Training, start: int, progress: bool) -> None:

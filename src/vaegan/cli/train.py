@@ -18,6 +18,7 @@ from vaegan.config import (
 from vaegan.errors import VaeganError
 from vaegan.names import DATASET_NAMES
 from vaegan.presets import PRESETS
+from vaegan.progress import logger
 
 SET_TRUE: dict[str, Any] = {"action": "store_const", "const": True}
 # The flags of `train` that set one config field each, in --help's order:
@@ -200,16 +201,45 @@ def build_config(args: argparse.Namespace) -> RunConfig:
 
 
 def resumed_config(args: argparse.Namespace, given: dict[str, Any]) -> RunConfig:
-    """The run's own config; an error for any flag that would redefine the run."""
-    for option in ("config", "preset", "set"):
+    """The run's own config, with any --set of a field a resume may change (intervals, device,
+    speed options); an error for a flag or --set that would redefine the run. A flag repeating
+    the run's own value is harmless."""
+    for option in ("config", "preset"):
         if getattr(args, option):
             raise VaeganError(f"--resume continues a run with its own config; drop --{option}")
-    changed = sorted(f for f in given if ".".join(TRAIN_FLAGS[f]) not in RESUME_MAY_CHANGE)
-    if changed:
-        raise VaeganError(f"--resume continues {args.out} with its own config; drop --{changed[0]}")
-    if not (Path(args.out) / "config.json").is_file():
+    path = Path(args.out) / "config.json"
+    if not path.is_file():
         raise VaeganError(f"{args.out}: no run to resume there (no config.json); drop --resume")
-    return RunConfig.load(Path(args.out) / "config.json")
+    cfg = RunConfig.load(path)
+    keys = [item.partition("=")[0] for item in args.set or ()]
+    fixed = sorted({key for key in keys if key not in RESUME_MAY_CHANGE})
+    if fixed:
+        raise VaeganError(
+            f"--resume continues {args.out} with its own config; --set {', '.join(fixed)} would "
+            f"redefine it (a resume may change: {', '.join(sorted(RESUME_MAY_CHANGE))})"
+        )
+    if args.set:
+        from vaegan.configure import make_config  # lazily: `vaegan --help` stays light
+
+        cfg = make_config(config=path, overrides=args.set, source=f"{path} + --set")
+    saved = cfg.to_dict()
+    changed = sorted(
+        f"--{flag.replace('_', '-')}"
+        for flag, value in given.items()
+        if ".".join(TRAIN_FLAGS[flag]) not in RESUME_MAY_CHANGE
+        and saved[TRAIN_FLAGS[flag][0]][TRAIN_FLAGS[flag][1]] != value
+    )
+    if changed:
+        raise VaeganError(
+            f"--resume continues {args.out} with its own config; drop {' '.join(changed)}"
+        )
+    layout = given.get("channels_last", saved["train"]["channels_last"])
+    if layout != saved["train"]["channels_last"]:
+        logger.info(
+            f"{args.out}: resuming in {'channels_last' if layout else 'NCHW'} (the run had "
+            f"{'NCHW' if layout else 'channels_last'}): the same computation, rounded otherwise"
+        )
+    return cfg
 
 
 def layered_config(args: argparse.Namespace) -> RunConfig:
