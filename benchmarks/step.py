@@ -36,6 +36,7 @@ import torch
 from timing import seconds  # benchmarks/timing.py, beside this script
 from torch.utils.flop_counter import FlopCounterMode
 
+from vaegan.allocator import keep_freed_memory
 from vaegan.config import LossConfig, ModelConfig, OptimConfig
 from vaegan.devices import resolve_device
 from vaegan.models import VAEGAN
@@ -58,6 +59,8 @@ def rss_mib() -> float:
 
 def build(args: argparse.Namespace, device: torch.device) -> tuple[VAEGAN, dict, torch.Tensor]:
     """The model, its optimizers and a random batch, as the step will see them."""
+    if device.type == "cpu" and args.keep_freed_memory:  # as `vaegan train` on the CPU
+        keep_freed_memory()
     torch.manual_seed(0)
     cfg = ModelConfig(
         variant=args.variant, image_size=args.image_size, channels=args.channels, width=args.width
@@ -192,6 +195,13 @@ def main() -> None:
         default=True,
         help="NHWC layout (the default, as `vaegan train`); --no-channels-last: NCHW",
     )
+    p.add_argument(
+        "--keep-freed-memory",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="glibc keeps freed memory for reuse, as `vaegan train` on the CPU "
+        "(vaegan.allocator); --no-keep-freed-memory: glibc's defaults",
+    )
     p.add_argument("--peak-tflops", type=float, help="the device's peak, for MFU (GPUs)")
     p.add_argument("--markdown", action="store_true")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -203,6 +213,8 @@ def main() -> None:
         print(json.dumps(measure(args)))
         return
 
+    if args.device == "cpu" and args.keep_freed_memory:  # the ceilings under the same malloc
+        keep_freed_memory()
     ceiling = ceilings(resolve_device(args.device), args.channels_last)
     print(
         f"ceilings: matmul {ceiling['matmul']:.0f} GFLOP/s, conv fwd+bwd "
@@ -240,6 +252,7 @@ def main() -> None:
                 "--compile",
                 args.compile,
                 "--channels-last" if args.channels_last else "--no-channels-last",
+                "--keep-freed-memory" if args.keep_freed_memory else "--no-keep-freed-memory",
             ]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from vaegan.allocator import keep_freed_memory
 from vaegan.board import Board, require_tensorboard
 from vaegan.callbacks import Callback
 from vaegan.checkpoint import (
@@ -219,6 +220,8 @@ def train_in(
 ) -> Path:
     """Train in a run folder this process holds (the main rank) or shares (the others)."""
     prepare_run_dir(cfg, run_dir, resume, write=dist.main)
+    if device.type == "cpu" and keep_freed_memory():  # steps reuse their freed activations
+        logger.debug("glibc keeps freed memory for reuse (vaegan.allocator)")
     model = build_model(cfg, device)
     precision = Precision(cfg.train.precision, device)
     if cfg.train.precision == "auto" and dist.main:
