@@ -146,15 +146,18 @@ class AllReduceSum(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:  # noqa: D102
-        total = x.clone()
-        dist.all_reduce(total)
-        return total
+        return summed_over_ranks(x)
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:  # noqa: D102
-        total = grad.clone()
-        dist.all_reduce(total)
-        return total
+        return summed_over_ranks(grad)
+
+
+def summed_over_ranks(x: Tensor) -> Tensor:
+    """A copy of x summed over all ranks (x itself unchanged)."""
+    total = x.clone()
+    dist.all_reduce(total)
+    return total
 
 
 class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):

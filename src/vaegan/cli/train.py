@@ -233,13 +233,17 @@ def resumed_config(args: argparse.Namespace, given: dict[str, Any]) -> RunConfig
         raise VaeganError(
             f"--resume continues {args.out} with its own config; drop {' '.join(changed)}"
         )
-    layout = given.get("channels_last", saved["train"]["channels_last"])
-    if layout != saved["train"]["channels_last"]:
-        logger.info(
-            f"{args.out}: resuming in {'channels_last' if layout else 'NCHW'} (the run had "
-            f"{'NCHW' if layout else 'channels_last'}): the same computation, rounded otherwise"
-        )
+    note_layout_switch(args.out, saved["train"]["channels_last"], given.get("channels_last"))
     return cfg
+
+
+def note_layout_switch(run: Path, had: bool, flag: bool | None) -> None:
+    """Log a resume that switches the memory layout (allowed: the same computation)."""
+    if flag is not None and flag != had:
+        logger.info(
+            f"{run}: resuming in {'channels_last' if flag else 'NCHW'} (the run had "
+            f"{'channels_last' if had else 'NCHW'}): the same computation, rounded otherwise"
+        )
 
 
 def layered_config(args: argparse.Namespace) -> RunConfig:
